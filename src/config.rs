@@ -1,0 +1,412 @@
+//! Every setting, read and checked once at start.
+//!
+//! Each setting is an environment variable and a `--flag` (clap reads both). Values arrive as
+//! strings and are checked here, so that a bad one stops start-up with one line that names the
+//! setting and says what is wrong, and never echoes a secret.
+
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Settings shared by `serve` and the `validate` command: where X is and how long to wait for it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TwitterArgs {
+    /// Base URL of X's API (tests point it at a fake).
+    #[arg(long, env = "TWITTER_API_URL", default_value = "https://api.x.com")]
+    pub twitter_api_url: String,
+    /// How long a credential check may wait for X: seconds, or a number with `ms`/`s`/`m`.
+    #[arg(long, env = "VALIDATE_TIMEOUT", default_value = "10s")]
+    pub validate_timeout: String,
+}
+
+/// Settings of the HTTP service.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address and port to listen on (Tracardi's GUI pre-fills port 20000 for microservices).
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:20000")]
+    pub listen_addr: String,
+    /// Key that Tracardi exchanges for a token at /api-key/{key}; at least 32 characters.
+    /// Generated and kept in DATA_DIR when not given.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Secret that signs the tokens. Generated and kept in DATA_DIR when not given.
+    #[arg(long, env = "SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Folder for the service's own state (generated keys, the event store).
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// How long a credential check is answered from memory: seconds, or a number with `ms`/`s`/`m`.
+    #[arg(long, env = "VALIDATE_CACHE_TTL", default_value = "300s")]
+    pub validate_cache_ttl: String,
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    #[command(flatten)]
+    pub twitter: TwitterArgs,
+}
+
+/// A setting that cannot be used, named as the operator sets it.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            setting,
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where X is and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct TwitterConfig {
+    /// Without a trailing slash.
+    pub api_url: String,
+    pub timeout: Duration,
+}
+
+/// The service's checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    pub api_key: SecretString,
+    pub secret: SecretString,
+    pub data_dir: PathBuf,
+    pub validate_cache_ttl: Duration,
+    pub log_format: LogFormat,
+    pub twitter: TwitterConfig,
+}
+
+impl TwitterArgs {
+    pub fn check(&self) -> Result<TwitterConfig, ConfigError> {
+        Ok(TwitterConfig {
+            api_url: parse_base_url("TWITTER_API_URL", &self.twitter_api_url)?,
+            timeout: parse_duration("VALIDATE_TIMEOUT", &self.validate_timeout)?,
+        })
+    }
+}
+
+/// Where the API key and secret come from, for the start-up log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Settings,
+    Generated(PathBuf),
+    Stored(PathBuf),
+}
+
+impl ServeArgs {
+    /// Checks every setting. Reads (or creates) the stored API key and secret when they are not set.
+    pub fn check(&self) -> Result<(Config, KeySource), ConfigError> {
+        let listen_addr = self.listen_addr.parse().map_err(|_| {
+            ConfigError::new(
+                "LISTEN_ADDR",
+                format!(
+                    "'{}' is not an address and port like 0.0.0.0:20000",
+                    self.listen_addr
+                ),
+            )
+        })?;
+        let log_format = match self.log_format.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("'{other}' is not one of: text, json"),
+                ));
+            }
+        };
+        let validate_cache_ttl = parse_duration("VALIDATE_CACHE_TTL", &self.validate_cache_ttl)?;
+        let twitter = self.twitter.check()?;
+        let (api_key, secret, source) = self.keys()?;
+        Ok((
+            Config {
+                listen_addr,
+                api_key,
+                secret,
+                data_dir: self.data_dir.clone(),
+                validate_cache_ttl,
+                log_format,
+                twitter,
+            },
+            source,
+        ))
+    }
+
+    fn keys(&self) -> Result<(SecretString, SecretString, KeySource), ConfigError> {
+        let given_key = self.api_key.as_deref().filter(|k| !k.is_empty());
+        let given_secret = self.secret.as_deref().filter(|s| !s.is_empty());
+        if let Some(key) = given_key {
+            check_api_key(key)?;
+        }
+        if let (Some(key), Some(secret)) = (given_key, given_secret) {
+            return Ok((key.into(), secret.into(), KeySource::Settings));
+        }
+        let (stored, source) = stored_keys(&self.data_dir)?;
+        Ok((
+            given_key.unwrap_or(stored.api_key.expose_secret()).into(),
+            given_secret.unwrap_or(stored.secret.expose_secret()).into(),
+            source,
+        ))
+    }
+}
+
+/// The Tracardi microservice server refuses shorter keys; so do we.
+fn check_api_key(key: &str) -> Result<(), ConfigError> {
+    let chars = key.chars().count();
+    if chars < 32 {
+        return Err(ConfigError::new(
+            "API_KEY",
+            format!("must be at least 32 characters long (it has {chars})"),
+        ));
+    }
+    if key.chars().any(|c| c.is_whitespace() || c == '/') {
+        return Err(ConfigError::new(
+            "API_KEY",
+            "must not contain white space or '/' (it is sent in the URL path /api-key/{key})",
+        ));
+    }
+    Ok(())
+}
+
+struct StoredKeys {
+    api_key: SecretString,
+    secret: SecretString,
+}
+
+const KEYS_FILE: &str = "service-keys.json";
+
+/// Reads the generated API key and secret from DATA_DIR, or creates them (owner-only file).
+fn stored_keys(data_dir: &Path) -> Result<(StoredKeys, KeySource), ConfigError> {
+    let path = data_dir.join(KEYS_FILE);
+    let io_error = |e: std::io::Error| {
+        ConfigError::new(
+            "DATA_DIR",
+            format!(
+                "cannot keep the generated API key in {}: {e}",
+                path.display()
+            ),
+        )
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+                ConfigError::new(
+                    "DATA_DIR",
+                    format!(
+                        "{} is not the JSON this service wrote; delete it to generate new keys",
+                        path.display()
+                    ),
+                )
+            })?;
+            let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+            match (field("api_key"), field("secret")) {
+                (Some(api_key), Some(secret)) => Ok((
+                    StoredKeys {
+                        api_key: api_key.into(),
+                        secret: secret.into(),
+                    },
+                    KeySource::Stored(path),
+                )),
+                _ => Err(ConfigError::new(
+                    "DATA_DIR",
+                    format!(
+                        "{} lacks api_key or secret; delete it to generate new keys",
+                        path.display()
+                    ),
+                )),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir).map_err(io_error)?;
+            let api_key = crate::random::hex::<32>();
+            let secret = crate::random::hex::<32>();
+            let text = serde_json::json!({"api_key": api_key, "secret": secret}).to_string();
+            write_owner_only(&path, text.as_bytes()).map_err(io_error)?;
+            Ok((
+                StoredKeys {
+                    api_key: api_key.into(),
+                    secret: secret.into(),
+                },
+                KeySource::Generated(path),
+            ))
+        }
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+/// Creates a file readable and writable by its owner only; fails if it exists.
+fn write_owner_only(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// `10`, `10s`, `500ms`, `5m`: a duration. Zero is refused: it would disable what it times.
+pub fn parse_duration(setting: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let bad = || {
+        ConfigError::new(
+            setting,
+            format!("'{text}' is not a duration like 10s, 500ms or 5m"),
+        )
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(ConfigError::new(setting, "must be greater than zero"));
+    }
+    Ok(duration)
+}
+
+/// An absolute http(s) URL, returned without its trailing slash so paths can be appended.
+pub fn parse_base_url(setting: &'static str, text: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(text.trim()).map_err(|_| {
+        ConfigError::new(
+            setting,
+            format!("'{text}' is not an absolute URL like https://api.x.com"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(
+            setting,
+            format!("'{text}' must be an http or https URL"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(
+            setting,
+            "must not carry a query or a fragment",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn args(extra: &[&str], data_dir: &Path) -> ServeArgs {
+        let mut argv = vec!["x", "--data-dir", data_dir.to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().serve
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("X", "10").unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            parse_duration("X", "250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(parse_duration("X", "5m").unwrap(), Duration::from_secs(300));
+        for bad in ["", "ten", "10h", "-1", "0"] {
+            let err = parse_duration("VALIDATE_TIMEOUT", bad).unwrap_err();
+            assert!(err.to_string().starts_with("VALIDATE_TIMEOUT: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn base_urls_lose_their_trailing_slash() {
+        assert_eq!(
+            parse_base_url("U", "http://127.0.0.1:9/").unwrap(),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            parse_base_url("U", "https://api.x.com").unwrap(),
+            "https://api.x.com"
+        );
+        assert!(parse_base_url("U", "api.x.com").is_err());
+        assert!(parse_base_url("U", "ftp://x.com").is_err());
+    }
+
+    #[test]
+    fn generates_keys_once_and_reuses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, source) = args(&[], dir.path()).check().unwrap();
+        assert!(matches!(source, KeySource::Generated(_)));
+        assert!(first.api_key.expose_secret().len() >= 32);
+        let (second, source) = args(&[], dir.path()).check().unwrap();
+        assert!(matches!(source, KeySource::Stored(_)));
+        assert_eq!(
+            first.api_key.expose_secret(),
+            second.api_key.expose_secret()
+        );
+        assert_eq!(first.secret.expose_secret(), second.secret.expose_secret());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEYS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn bad_settings_name_themselves_without_echoing_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = args(&["--api-key", "short-secret-value"], dir.path())
+            .check()
+            .unwrap_err();
+        assert_eq!(err.setting, "API_KEY");
+        assert!(!err.to_string().contains("short-secret-value"));
+        let err = args(&["--listen-addr", "nowhere"], dir.path())
+            .check()
+            .unwrap_err();
+        assert_eq!(err.setting, "LISTEN_ADDR");
+        let err = args(&["--log-format", "xml"], dir.path())
+            .check()
+            .unwrap_err();
+        assert_eq!(err.setting, "LOG_FORMAT");
+    }
+
+    #[test]
+    fn given_keys_are_used_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "k".repeat(40);
+        let (config, source) = args(&["--api-key", &key, "--secret", "s3"], dir.path())
+            .check()
+            .unwrap();
+        assert_eq!(source, KeySource::Settings);
+        assert_eq!(config.api_key.expose_secret(), key);
+        assert!(!dir.path().join(KEYS_FILE).exists());
+    }
+}

@@ -1,0 +1,166 @@
+//! One error type for every handler; its `IntoResponse` is the only place that picks a status.
+//!
+//! Three shapes, because three kinds of caller read them:
+//! - auth failures: 403 `{"detail": "..."}` (Tracardi's GUI logs its user out on a 401);
+//! - form errors: 422 `{"<field>": "Message"}` (the GUI shows each under its form field);
+//! - everything else: `application/problem+json` (RFC 9457) that says what happened.
+//!
+//! No variant holds a secret: messages are written by this service, never copied from input.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing, malformed or wrong credentials for this service.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// Field id → message, as the Tracardi GUI expects them.
+    #[error("invalid fields: {0:?}")]
+    Fields(BTreeMap<String, String>),
+    #[error("{0}")]
+    Problem(Problem),
+}
+
+/// An RFC 9457 problem, with a stable `code` that scripts can match on.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable name of the problem, e.g. `x_timeout`.
+    pub code: &'static str,
+    /// Seconds to wait before trying again, also sent as `Retry-After`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.title, self.code, self.detail)
+    }
+}
+
+/// The 403 body, as FastAPI's `HTTPException` writes it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Detail {
+    pub detail: String,
+}
+
+/// A flat map of form field ids to messages, e.g. `{"api_key": "Field required"}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"api_key": "Field required"}))]
+pub struct FieldErrors(pub BTreeMap<String, String>);
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Fields(BTreeMap::from([(field.into(), message.into())]))
+    }
+
+    fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Problem(Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+            retry_after: None,
+        })
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", detail)
+    }
+
+    pub fn too_many_requests(
+        code: &'static str,
+        detail: impl Into<String>,
+        retry_after: u64,
+    ) -> Self {
+        let mut error = Self::problem(StatusCode::TOO_MANY_REQUESTS, code, detail);
+        if let ApiError::Problem(p) = &mut error {
+            p.retry_after = Some(retry_after);
+        }
+        error
+    }
+
+    pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::BAD_GATEWAY, code, detail)
+    }
+
+    pub fn gateway_timeout(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::GATEWAY_TIMEOUT, code, detail)
+    }
+
+    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+    }
+
+    /// For faults of this service. The detail must not carry input or secrets.
+    pub fn internal(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::INTERNAL_SERVER_ERROR, code, detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Forbidden(detail) => (
+                StatusCode::FORBIDDEN,
+                axum::Json(Detail {
+                    detail: detail.to_owned(),
+                }),
+            )
+                .into_response(),
+            ApiError::Fields(fields) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(fields)).into_response()
+            }
+            ApiError::Problem(problem) => {
+                let status = StatusCode::from_u16(problem.status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                if status.is_server_error() {
+                    tracing::warn!(
+                        code = problem.code,
+                        status = problem.status,
+                        "{}",
+                        problem.detail
+                    );
+                }
+                let retry_after = problem.retry_after;
+                let mut response = (status, axum::Json(problem)).into_response();
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/problem+json"),
+                );
+                if let Some(seconds) = retry_after {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
+                response
+            }
+        }
+    }
+}
+
+/// A body axum could not read: too large, or cut off.
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large("The request body is larger than 64 KiB.")
+        } else {
+            ApiError::bad_request("unreadable_body", "The request body could not be read.")
+        }
+    }
+}

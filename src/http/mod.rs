@@ -1,0 +1,126 @@
+//! The HTTP doors: one file per door, all built into one router here.
+
+pub mod access_log;
+pub mod auth;
+pub mod ops;
+pub mod resource;
+pub mod validate;
+
+use crate::auth::Authenticator;
+use crate::error::{ApiError, Detail, FieldErrors, Problem};
+use crate::validation::Validator;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::StatusCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+/// Request bodies larger than this get 413: the largest real one (four keys) is far smaller.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Authenticator,
+    pub validator: Arc<Validator>,
+    /// How long a whole request may take, reading the body included; slow clients get 408.
+    pub request_timeout: Duration,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Validator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.validator.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tracardi-twitter",
+        description = "Twitter (X) as a first-class resource for Tracardi: the resource form, credential \
+                       validation against X, and Tracardi-compatible authentication.",
+        license(name = "MIT")
+    ),
+    components(schemas(Problem, Detail, FieldErrors)),
+    modifiers(&BearerToken),
+    tags(
+        (name = "tracardi", description = "Tracardi's microservice protocol"),
+        (name = "validation", description = "Checking the four keys against X"),
+        (name = "operations", description = "Health, readiness and this specification")
+    )
+)]
+struct ApiDoc;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".into());
+        scheme.description = Some("The token from GET /api-key/{api_key}.".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Every documented route, with its OpenAPI description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::routes())
+        .merge(resource::routes())
+        .merge(validate::routes())
+        .merge(ops::routes())
+}
+
+/// The OpenAPI specification, generated from the code.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The service's router, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (routes, spec) = api().split_for_parts();
+    let spec_json = Arc::new(spec.to_pretty_json().expect("the specification serialises"));
+    let request_timeout = state.request_timeout;
+    routes
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || ops::openapi_json(spec_json.clone())),
+        )
+        .fallback(|| async {
+            ApiError::not_found(
+                "no_such_route",
+                "There is no such endpoint; GET /openapi.json lists them all.",
+            )
+        })
+        .route_layer(axum::middleware::from_fn(access_log::remember_route))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(cors())
+        .layer(axum::middleware::from_fn(access_log::log_request))
+        .with_state(state)
+}
+
+/// Tracardi's GUI calls the service from the browser with `Authorization`, `x-client`,
+/// `x-context` and `content-type`; the preflight must pass from its origin.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods(AllowMethods::any())
+        .allow_headers(AllowHeaders::any())
+        .max_age(Duration::from_secs(600))
+}

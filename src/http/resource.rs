@@ -1,0 +1,43 @@
+//! `GET /resource`: the form for the four keys, in Tracardi's form format.
+
+use super::AppState;
+use crate::tracardi::form::Form;
+use crate::twitter::credentials::{resource_form, resource_init};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(resource))
+}
+
+/// A Tracardi resource form and its initial values.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResourceForm {
+    pub form: Form,
+    /// `{"api_key": "", "api_secret": "", "access_token": "", "access_token_secret": ""}`
+    #[schema(value_type = Object)]
+    pub init: Map<String, Value>,
+}
+
+impl ResourceForm {
+    pub fn twitter() -> Self {
+        Self {
+            form: resource_form(),
+            init: resource_init(),
+        }
+    }
+}
+
+/// The form for the Twitter app's four keys, with where to find each in the developer portal.
+#[utoipa::path(
+    get,
+    path = "/resource",
+    tag = "tracardi",
+    responses((status = 200, description = "The form and its empty initial values", body = ResourceForm))
+)]
+async fn resource() -> Json<ResourceForm> {
+    Json(ResourceForm::twitter())
+}

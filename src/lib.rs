@@ -1,0 +1,86 @@
+//! tracardi-twitter: Twitter (X) as a first-class resource for Tracardi.
+//!
+//! Doors in (see `http`): Tracardi's GUI and API, operators, browsers coming back from X.
+//! Doors out: X's API (requests signed by `oauth1`) and Tracardi's `/track`.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod oauth1;
+pub mod random;
+pub mod telemetry;
+pub mod tracardi;
+pub mod twitter;
+pub mod validation;
+
+use crate::config::{Config, KeySource};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use http::{openapi, router};
+
+/// Builds the shared state from a checked configuration.
+pub fn app_state(config: &Config) -> http::AppState {
+    install_crypto_provider();
+    let client = twitter::client::XClient::new(&config.twitter);
+    http::AppState {
+        auth: auth::Authenticator::new(config.api_key.clone(), config.secret.clone()),
+        validator: Arc::new(validation::Validator::new(
+            client,
+            config.validate_cache_ttl,
+        )),
+        // A validation may wait VALIDATE_TIMEOUT for X; leave room for that and a slow upload.
+        request_timeout: config.twitter.timeout + Duration::from_secs(20),
+    }
+}
+
+/// Serves on an already bound listener until `shutdown` completes, then finishes in-flight
+/// requests. Tests use it with a listener on port 0.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: http::AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Logs, once, where the API key and secret come from (never their values).
+pub fn log_key_source(source: &KeySource) {
+    match source {
+        KeySource::Settings => tracing::info!("API key and secret taken from API_KEY and SECRET"),
+        KeySource::Generated(path) => tracing::info!(
+            path = %path.display(),
+            "generated a new API key and secret (owner-only file); give Tracardi the API key from it"
+        ),
+        KeySource::Stored(path) => {
+            tracing::info!(path = %path.display(), "API key and secret read from the stored file")
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: no new requests, finishing those in flight");
+}
+
+/// TLS for calls to X uses rustls with ring (no OpenSSL). Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

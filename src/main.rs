@@ -1,0 +1,234 @@
+//! Command line: `serve` (the default), `validate`, `healthcheck`, `openapi`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use tracardi_twitter::config::{ServeArgs, TwitterArgs};
+use tracardi_twitter::twitter::credentials::Credentials;
+use tracardi_twitter::twitter::report::{Severity, ValidationReport};
+use tracardi_twitter::validation::{Undecided, Validator};
+
+/// Twitter (X) for Tracardi: the resource form, credential validation and Tracardi-compatible auth.
+///
+/// Every setting is an environment variable or the flag of the same name.
+#[derive(Parser)]
+#[command(name = "tracardi-twitter", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (what runs without a command).
+    Serve,
+    /// Check four keys against X and say what to fix. Exits 0 when valid, 1 when invalid,
+    /// 2 when it could not decide.
+    Validate(ValidateArgs),
+    /// Exit 0 when the service at URL answers /health (for Docker's HEALTHCHECK).
+    Healthcheck {
+        /// The service's base URL, e.g. http://127.0.0.1:20000
+        #[arg(default_value = "http://127.0.0.1:20000")]
+        url: String,
+    },
+    /// Print the OpenAPI specification.
+    Openapi,
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// API Key (Consumer Keys).
+    #[arg(long, env = "TWITTER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// API Key Secret (Consumer Keys).
+    #[arg(long, env = "TWITTER_API_SECRET", hide_env_values = true)]
+    api_secret: Option<String>,
+    /// Access Token (Authentication Tokens).
+    #[arg(long, env = "TWITTER_ACCESS_TOKEN", hide_env_values = true)]
+    access_token: Option<String>,
+    /// Access Token Secret (Authentication Tokens).
+    #[arg(long, env = "TWITTER_ACCESS_TOKEN_SECRET", hide_env_values = true)]
+    access_token_secret: Option<String>,
+    /// Print the report as JSON, as POST /validate answers it.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    twitter: TwitterArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
+    match cli.command {
+        None | Some(Command::Serve) => runtime.block_on(serve(cli.serve)),
+        Some(Command::Validate(args)) => runtime.block_on(validate(args)),
+        Some(Command::Healthcheck { url }) => runtime.block_on(healthcheck(&url)),
+        Some(Command::Openapi) => {
+            println!(
+                "{}",
+                tracardi_twitter::openapi()
+                    .to_pretty_json()
+                    .expect("serialisable")
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tracardi-twitter: {message}");
+    ExitCode::from(2)
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let (config, key_source) = match args.check() {
+        Ok(checked) => checked,
+        Err(e) => return fail(format_args!("configuration error: {e}")),
+    };
+    tracardi_twitter::telemetry::init(config.log_format, std::io::stderr);
+    tracardi_twitter::log_key_source(&key_source);
+    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            return fail(format_args!(
+                "LISTEN_ADDR: cannot listen on {}: {e}",
+                config.listen_addr
+            ));
+        }
+    };
+    tracing::info!(
+        listen_addr = %config.listen_addr,
+        data_dir = %config.data_dir.display(),
+        twitter_api_url = %config.twitter.api_url,
+        validate_timeout_ms = config.twitter.timeout.as_millis() as u64,
+        validate_cache_ttl_s = config.validate_cache_ttl.as_secs(),
+        "tracardi-twitter listening"
+    );
+    let state = tracardi_twitter::app_state(&config);
+    match tracardi_twitter::serve(listener, state, tracardi_twitter::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(format_args!("server stopped: {e}")),
+    }
+}
+
+async fn validate(args: ValidateArgs) -> ExitCode {
+    let twitter = match args.twitter.check() {
+        Ok(twitter) => twitter,
+        Err(e) => return fail(format_args!("configuration error: {e}")),
+    };
+    let body = serde_json::json!({
+        "api_key": args.api_key,
+        "api_secret": args.api_secret,
+        "access_token": args.access_token,
+        "access_token_secret": args.access_token_secret,
+    });
+    let parsed = match Credentials::from_json(&body) {
+        Ok(parsed) => parsed,
+        Err(errors) => {
+            for (field, message) in errors {
+                eprintln!("--{}: {message}", field.replace('_', "-"));
+            }
+            return fail(
+                "give all four keys as flags or TWITTER_* environment variables (see --help)",
+            );
+        }
+    };
+    tracardi_twitter::install_crypto_provider();
+    let client = tracardi_twitter::twitter::client::XClient::new(&twitter);
+    let validator = Validator::new(client, std::time::Duration::from_secs(1));
+    match validator.validate(parsed, true).await {
+        Ok(report) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serialisable")
+                );
+            } else {
+                print!("{}", describe(&report));
+            }
+            if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(undecided) => {
+            let message = match tracardi_twitter::error::ApiError::from(undecided.clone()) {
+                tracardi_twitter::error::ApiError::Problem(p) => p.detail,
+                other => other.to_string(),
+            };
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"decided": false, "reason": message})
+                );
+            } else {
+                println!("Could not decide: {message}");
+            }
+            let _: Undecided = undecided;
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The report, for a person at a terminal.
+fn describe(report: &ValidationReport) -> String {
+    let mut out = String::new();
+    match (&report.account, report.valid) {
+        (Some(a), true) => out.push_str(&format!(
+            "VALID: the keys act as @{} ({}, id {})\n",
+            a.username, a.name, a.id
+        )),
+        (_, true) => out.push_str("VALID\n"),
+        (_, false) => out.push_str("INVALID: X does not accept these keys\n"),
+    }
+    if let Some(level) = report.access_level {
+        let level = serde_json::to_value(level).expect("serialisable");
+        out.push_str(&format!(
+            "Access level: {}\n",
+            level.as_str().unwrap_or("?")
+        ));
+    }
+    if let Some(rl) = report.rate_limit {
+        out.push_str(&format!(
+            "Rate limit: {} of {} calls left; the window resets at {} (Unix time)\n",
+            rl.remaining, rl.limit, rl.reset
+        ));
+    }
+    for p in &report.problems {
+        let kind = match p.severity {
+            Severity::Error => "Error",
+            Severity::Warning => "Warning",
+        };
+        let field = p.field.map(|f| format!(" ({f})")).unwrap_or_default();
+        out.push_str(&format!(
+            "{kind} [{}]{field}: {}\n  Fix: {}\n",
+            p.code, p.message, p.fix
+        ));
+    }
+    out
+}
+
+async fn healthcheck(url: &str) -> ExitCode {
+    tracardi_twitter::install_crypto_provider();
+    let url = format!(
+        "{}/health",
+        url.trim_end_matches('/').trim_end_matches("/health")
+    );
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("static client settings");
+    match client.get(&url).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("unhealthy: {url} answered {}", response.status());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url} did not answer: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

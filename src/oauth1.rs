@@ -1,0 +1,408 @@
+//! OAuth 1.0a HMAC-SHA1 request signing (RFC 5849), as X expects it.
+//!
+//! Pure functions, no I/O: the caller supplies the nonce and the timestamp, so every step can be
+//! checked against the vectors in `shared/vectors/oauth1.json`.
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha1::Sha1;
+use std::fmt::Write;
+
+/// RFC 3986 unreserved characters stay literal; every other byte becomes `%XX` (uppercase hex).
+const OAUTH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a string as RFC 5849 §3.6 requires.
+pub fn encode(s: &str) -> String {
+    utf8_percent_encode(s, OAUTH_ENCODE).to_string()
+}
+
+/// Client and token credentials. A request-token call has no token yet.
+#[derive(Clone, Copy)]
+pub struct Keys<'a> {
+    pub consumer_key: &'a str,
+    pub consumer_secret: &'a str,
+    pub token: Option<&'a str>,
+    pub token_secret: Option<&'a str>,
+}
+
+// The keys are secrets: never print them, even by accident in a `dbg!` or a panic.
+impl std::fmt::Debug for Keys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys { .. }")
+    }
+}
+
+/// The request being signed: what goes on the wire.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Full URL, query included, exactly as it is sent.
+    pub url: &'a str,
+    /// A body that is signed: only an `application/x-www-form-urlencoded` one (RFC 5849 §3.4.1.3.1).
+    /// JSON bodies (e.g. `POST /2/tweets`) are not part of the signature: pass `None`.
+    pub form_body: Option<&'a str>,
+}
+
+/// The per-request protocol values.
+pub struct Protocol<'a> {
+    pub nonce: &'a str,
+    pub timestamp: &'a str,
+    /// `Some("1.0")` to send `oauth_version` (X always shows it); `None` to leave it out.
+    pub version: Option<&'a str>,
+    /// Further `oauth_*` parameters sent in the header, e.g. `oauth_callback` or `oauth_verifier`.
+    pub extra: &'a [(&'a str, &'a str)],
+}
+
+/// Every intermediate value, so tests can compare each one with the vectors.
+pub struct Signed {
+    pub parameter_string: String,
+    pub base_string: String,
+    pub signing_key: String,
+    pub signature: String,
+    pub authorization_header: String,
+}
+
+// Holds the signing key and the signature; both are derived from secrets.
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signed")
+            .field("base_string", &self.base_string)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignError {
+    #[error("the URL to sign is not a valid absolute http(s) URL")]
+    BadUrl,
+}
+
+/// Signs a request and builds its `Authorization: OAuth …` header.
+pub fn sign(request: &Request, keys: Keys, protocol: &Protocol) -> Result<Signed, SignError> {
+    let url = url::Url::parse(request.url).map_err(|_| SignError::BadUrl)?;
+    let base_uri = base_string_uri(&url)?;
+
+    let oauth_params = oauth_parameters(keys, protocol);
+    let mut params: Vec<(String, String)> = Vec::with_capacity(oauth_params.len() + 4);
+    for (name, value) in form_urlencoded::parse(url.query().unwrap_or("").as_bytes()) {
+        params.push((encode(&name), encode(&value)));
+    }
+    if let Some(body) = request.form_body {
+        for (name, value) in form_urlencoded::parse(body.as_bytes()) {
+            params.push((encode(&name), encode(&value)));
+        }
+    }
+    for (name, value) in &oauth_params {
+        params.push((encode(name), encode(value)));
+    }
+    // Sort by encoded name, then encoded value, as byte strings (RFC 5849 §3.4.1.3.2).
+    // Sorting the joined "name=value" strings instead would misorder `org` and `org-country`.
+    params.sort_unstable();
+
+    let mut parameter_string = String::with_capacity(256);
+    for (i, (name, value)) in params.iter().enumerate() {
+        if i > 0 {
+            parameter_string.push('&');
+        }
+        parameter_string.push_str(name);
+        parameter_string.push('=');
+        parameter_string.push_str(value);
+    }
+
+    let base_string = format!(
+        "{}&{}&{}",
+        request.method.to_ascii_uppercase(),
+        encode(&base_uri),
+        encode(&parameter_string)
+    );
+    let signing_key = format!(
+        "{}&{}",
+        encode(keys.consumer_secret),
+        encode(keys.token_secret.unwrap_or(""))
+    );
+    let signature = hmac_sha1_base64(signing_key.as_bytes(), base_string.as_bytes());
+
+    let mut header_params = oauth_params;
+    header_params.push(("oauth_signature", &signature));
+    header_params.sort_unstable();
+    let mut authorization_header = String::from("OAuth ");
+    for (i, (name, value)) in header_params.iter().enumerate() {
+        if i > 0 {
+            authorization_header.push_str(", ");
+        }
+        let _ = write!(
+            authorization_header,
+            "{}=\"{}\"",
+            encode(name),
+            encode(value)
+        );
+    }
+
+    Ok(Signed {
+        parameter_string,
+        base_string,
+        signing_key,
+        signature,
+        authorization_header,
+    })
+}
+
+/// The `oauth_*` parameters of a request, before the signature is added.
+fn oauth_parameters<'a>(keys: Keys<'a>, protocol: &Protocol<'a>) -> Vec<(&'a str, &'a str)> {
+    let mut params = Vec::with_capacity(8 + protocol.extra.len());
+    params.push(("oauth_consumer_key", keys.consumer_key));
+    params.push(("oauth_nonce", protocol.nonce));
+    params.push(("oauth_signature_method", "HMAC-SHA1"));
+    params.push(("oauth_timestamp", protocol.timestamp));
+    if let Some(token) = keys.token {
+        params.push(("oauth_token", token));
+    }
+    if let Some(version) = protocol.version {
+        params.push(("oauth_version", version));
+    }
+    params.extend_from_slice(protocol.extra);
+    params
+}
+
+/// Scheme and host lowercased, default port dropped, path as sent, no query (RFC 5849 §3.4.1.2).
+fn base_string_uri(url: &url::Url) -> Result<String, SignError> {
+    let scheme = url.scheme();
+    if scheme != "http" && scheme != "https" {
+        return Err(SignError::BadUrl);
+    }
+    let host = url.host_str().ok_or(SignError::BadUrl)?;
+    // `Url` already lowercases scheme and host and hides the scheme's default port.
+    let mut uri = format!("{scheme}://{host}");
+    if let Some(port) = url.port() {
+        let _ = write!(uri, ":{port}");
+    }
+    uri.push_str(url.path());
+    Ok(uri)
+}
+
+fn hmac_sha1_base64(key: &[u8], message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(message);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A fresh nonce: 32 alphanumerics from the operating system's CSPRNG (X accepts ASCII only).
+pub fn new_nonce() -> String {
+    crate::random::alphanumeric(32)
+}
+
+/// Seconds since the Unix epoch, as `oauth_timestamp` wants them.
+pub fn timestamp_now() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .to_string()
+}
+
+/// Signs a request made now, with a fresh nonce and `oauth_version=1.0`: what the X client uses.
+pub fn authorization_header(
+    request: &Request,
+    keys: Keys,
+    extra: &[(&str, &str)],
+) -> Result<String, SignError> {
+    let nonce = new_nonce();
+    let timestamp = timestamp_now();
+    let protocol = Protocol {
+        nonce: &nonce,
+        timestamp: &timestamp,
+        version: Some("1.0"),
+        extra,
+    };
+    Ok(sign(request, keys, &protocol)?.authorization_header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct VectorFile {
+        vectors: Vec<Vector>,
+    }
+
+    #[derive(Deserialize)]
+    struct Vector {
+        name: String,
+        method: String,
+        url: String,
+        content_type: Option<String>,
+        body: Option<String>,
+        consumer_key: String,
+        consumer_secret: String,
+        token: Option<String>,
+        token_secret: Option<String>,
+        nonce: String,
+        timestamp: String,
+        version: Option<String>,
+        extra_oauth_params: std::collections::BTreeMap<String, String>,
+        expected: Expected,
+    }
+
+    #[derive(Deserialize)]
+    struct Expected {
+        parameter_string: String,
+        base_string: String,
+        signing_key: String,
+        signature: String,
+        authorization_header: String,
+    }
+
+    fn vectors() -> Vec<Vector> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/oauth1.json");
+        let text =
+            std::fs::read_to_string(path).expect("shared/vectors/oauth1.json beside the checkout");
+        serde_json::from_str::<VectorFile>(&text).unwrap().vectors
+    }
+
+    #[test]
+    fn reproduces_every_shared_vector() {
+        let vectors = vectors();
+        assert!(
+            vectors.len() >= 19,
+            "the vector file shrank: {}",
+            vectors.len()
+        );
+        for v in vectors {
+            let form_body = match v.content_type.as_deref() {
+                Some("application/x-www-form-urlencoded") => v.body.as_deref(),
+                _ => None,
+            };
+            let extra: Vec<(&str, &str)> = v
+                .extra_oauth_params
+                .iter()
+                .map(|(k, val)| (k.as_str(), val.as_str()))
+                .collect();
+            let signed = sign(
+                &Request {
+                    method: &v.method,
+                    url: &v.url,
+                    form_body,
+                },
+                Keys {
+                    consumer_key: &v.consumer_key,
+                    consumer_secret: &v.consumer_secret,
+                    token: v.token.as_deref(),
+                    token_secret: v.token_secret.as_deref(),
+                },
+                &Protocol {
+                    nonce: &v.nonce,
+                    timestamp: &v.timestamp,
+                    version: v.version.as_deref(),
+                    extra: &extra,
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                signed.parameter_string, v.expected.parameter_string,
+                "{}",
+                v.name
+            );
+            assert_eq!(signed.base_string, v.expected.base_string, "{}", v.name);
+            assert_eq!(signed.signing_key, v.expected.signing_key, "{}", v.name);
+            assert_eq!(signed.signature, v.expected.signature, "{}", v.name);
+            assert_eq!(
+                signed.authorization_header, v.expected.authorization_header,
+                "{}",
+                v.name
+            );
+        }
+    }
+
+    #[test]
+    fn encodes_as_rfc_5849_requires() {
+        for (input, expected) in [
+            ("Ladies + Gentlemen", "Ladies%20%2B%20Gentlemen"),
+            ("An encoded string!", "An%20encoded%20string%21"),
+            ("Dogs, Cats & Mice", "Dogs%2C%20Cats%20%26%20Mice"),
+            ("☃", "%E2%98%83"),
+            ("!*'()", "%21%2A%27%28%29"),
+            ("~-._", "~-._"),
+            ("100%", "100%25"),
+        ] {
+            assert_eq!(encode(input), expected);
+        }
+    }
+
+    #[test]
+    fn sorts_by_encoded_name_not_by_joined_pair() {
+        let signed = sign(
+            &Request {
+                method: "get",
+                url: "HTTPS://Example.COM:443/p?org-country=US&org=acme",
+                form_body: None,
+            },
+            Keys {
+                consumer_key: "k",
+                consumer_secret: "s",
+                token: None,
+                token_secret: None,
+            },
+            &Protocol {
+                nonce: "n",
+                timestamp: "1",
+                version: None,
+                extra: &[],
+            },
+        )
+        .unwrap();
+        assert!(signed.parameter_string.starts_with("oauth_consumer_key=k"));
+        assert!(
+            signed
+                .parameter_string
+                .ends_with("&org=acme&org-country=US")
+        );
+        assert!(
+            signed
+                .base_string
+                .starts_with("GET&https%3A%2F%2Fexample.com%2Fp&")
+        );
+        assert_eq!(signed.signing_key, "s&");
+    }
+
+    #[test]
+    fn rejects_urls_it_cannot_sign() {
+        let keys = Keys {
+            consumer_key: "k",
+            consumer_secret: "s",
+            token: None,
+            token_secret: None,
+        };
+        let protocol = Protocol {
+            nonce: "n",
+            timestamp: "1",
+            version: None,
+            extra: &[],
+        };
+        for url in ["not a url", "ftp://example.com/x", "/relative"] {
+            let request = Request {
+                method: "GET",
+                url,
+                form_body: None,
+            };
+            assert_eq!(
+                sign(&request, keys, &protocol).unwrap_err(),
+                SignError::BadUrl
+            );
+        }
+    }
+
+    #[test]
+    fn fresh_nonces_are_alphanumeric_and_differ() {
+        let a = new_nonce();
+        let b = new_nonce();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+}

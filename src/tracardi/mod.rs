@@ -1,0 +1,3 @@
+//! Tracardi's wire types.
+
+pub mod form;

@@ -1,0 +1,6 @@
+//! X (Twitter): the keys, the HTTP client, and what X's answers mean.
+
+pub mod client;
+pub mod credentials;
+pub mod diagnosis;
+pub mod report;
