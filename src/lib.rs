@@ -36,16 +36,21 @@ pub fn app_state(config: &Config) -> http::AppState {
     }
 }
 
-/// Serves on an already bound listener until `shutdown` completes, then finishes in-flight
-/// requests. Tests use it with a listener on port 0.
-pub async fn serve(
+/// Why the service could not start or keep running.
+pub type RunError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the whole service on an already bound listener until `shutdown` completes, then
+/// finishes in-flight requests. `main` and the integration tests (port 0) both use it.
+pub async fn run(
+    config: Config,
     listener: tokio::net::TcpListener,
-    state: http::AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Result<(), RunError> {
+    let state = app_state(&config);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await?;
+    Ok(())
 }
 
 /// Logs, once, where the API key and secret come from (never their values).

@@ -105,8 +105,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         validate_cache_ttl_s = config.validate_cache_ttl.as_secs(),
         "tracardi-twitter listening"
     );
-    let state = tracardi_twitter::app_state(&config);
-    match tracardi_twitter::serve(listener, state, tracardi_twitter::shutdown_signal()).await {
+    match tracardi_twitter::run(config, listener, tracardi_twitter::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format_args!("server stopped: {e}")),
     }

@@ -121,6 +121,7 @@ fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::any())
         .allow_methods(AllowMethods::any())
-        .allow_headers(AllowHeaders::any())
+        // Mirrored rather than `*`: browsers never let a wildcard cover `Authorization`.
+        .allow_headers(AllowHeaders::mirror_request())
         .max_age(Duration::from_secs(600))
 }
