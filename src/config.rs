@@ -44,6 +44,113 @@ pub struct ServeArgs {
     pub log_format: String,
     #[command(flatten)]
     pub twitter: TwitterArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    /// Send the browser here (303) after an approval instead of showing the built-in page.
+    #[arg(long, env = "CALLBACK_SUCCESS_URL")]
+    pub callback_success_url: Option<String>,
+    /// Send the browser here (303) after a refusal instead of showing the built-in page.
+    #[arg(long, env = "CALLBACK_DENIED_URL")]
+    pub callback_denied_url: Option<String>,
+}
+
+/// Where and how stored events are delivered to Tracardi.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeliveryArgs {
+    /// Tracardi API base URL, e.g. http://tracardi-api:8686. Without it, callbacks are stored
+    /// and wait until it is set.
+    #[arg(long, env = "TRACARDI_API_URL")]
+    pub tracardi_api_url: Option<String>,
+    /// Id of the Tracardi event source (type `rest`) the events go to.
+    #[arg(long, env = "TRACARDI_SOURCE_ID")]
+    pub tracardi_source_id: Option<String>,
+    /// How long one delivery may wait for Tracardi.
+    #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "10s")]
+    pub delivery_timeout: String,
+    /// First retry delay after a failed delivery; it doubles per attempt, with jitter.
+    #[arg(long, env = "DELIVERY_RETRY_BASE", default_value = "1s")]
+    pub delivery_retry_base: String,
+    /// Longest retry delay.
+    #[arg(long, env = "DELIVERY_RETRY_CAP", default_value = "5m")]
+    pub delivery_retry_cap: String,
+    /// While Tracardi is failing, how often the oldest waiting event is tried early to notice
+    /// that Tracardi is back.
+    #[arg(long, env = "DELIVERY_PROBE_INTERVAL", default_value = "2s")]
+    pub delivery_probe_interval: String,
+    /// Events per /track request.
+    #[arg(long, env = "DELIVERY_BATCH", default_value = "50")]
+    pub delivery_batch: String,
+}
+
+/// Delivery to Tracardi, when configured.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Without a trailing slash.
+    pub api_url: String,
+    pub source_id: String,
+    pub timeout: Duration,
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    pub probe_interval: Duration,
+    pub batch: usize,
+}
+
+impl DeliveryArgs {
+    pub fn check(&self) -> Result<Option<DeliveryConfig>, ConfigError> {
+        let timeout = parse_duration("DELIVERY_TIMEOUT", &self.delivery_timeout)?;
+        let retry_base = parse_duration("DELIVERY_RETRY_BASE", &self.delivery_retry_base)?;
+        let retry_cap = parse_duration("DELIVERY_RETRY_CAP", &self.delivery_retry_cap)?;
+        let probe_interval =
+            parse_duration("DELIVERY_PROBE_INTERVAL", &self.delivery_probe_interval)?;
+        if retry_cap < retry_base {
+            return Err(ConfigError::new(
+                "DELIVERY_RETRY_CAP",
+                "must not be shorter than DELIVERY_RETRY_BASE",
+            ));
+        }
+        let batch = match self.delivery_batch.trim().parse::<usize>() {
+            Ok(n @ 1..=500) => n,
+            _ => {
+                return Err(ConfigError::new(
+                    "DELIVERY_BATCH",
+                    "must be a whole number from 1 to 500",
+                ));
+            }
+        };
+        let Some(url) = self
+            .tracardi_api_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let api_url = parse_base_url("TRACARDI_API_URL", url)?;
+        let source_id = match self.tracardi_source_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => {
+                return Err(ConfigError::new(
+                    "TRACARDI_SOURCE_ID",
+                    "is required with TRACARDI_API_URL: the id of a Tracardi event source of type rest",
+                ));
+            }
+        };
+        Ok(Some(DeliveryConfig {
+            api_url,
+            source_id,
+            timeout,
+            retry_base,
+            retry_cap,
+            probe_interval,
+            batch,
+        }))
+    }
+}
+
+/// Where browsers go after a callback, when not to the built-in pages.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackConfig {
+    pub success_url: Option<String>,
+    pub denied_url: Option<String>,
 }
 
 /// A setting that cannot be used, named as the operator sets it.
@@ -87,6 +194,8 @@ pub struct Config {
     pub validate_cache_ttl: Duration,
     pub log_format: LogFormat,
     pub twitter: TwitterConfig,
+    pub delivery: Option<DeliveryConfig>,
+    pub callback: CallbackConfig,
 }
 
 impl TwitterArgs {
@@ -130,6 +239,14 @@ impl ServeArgs {
         };
         let validate_cache_ttl = parse_duration("VALIDATE_CACHE_TTL", &self.validate_cache_ttl)?;
         let twitter = self.twitter.check()?;
+        let delivery = self.delivery.check()?;
+        let callback = CallbackConfig {
+            success_url: optional_url(
+                "CALLBACK_SUCCESS_URL",
+                self.callback_success_url.as_deref(),
+            )?,
+            denied_url: optional_url("CALLBACK_DENIED_URL", self.callback_denied_url.as_deref())?,
+        };
         let (api_key, secret, source) = self.keys()?;
         Ok((
             Config {
@@ -140,6 +257,8 @@ impl ServeArgs {
                 validate_cache_ttl,
                 log_format,
                 twitter,
+                delivery,
+                callback,
             },
             source,
         ))
@@ -288,6 +407,20 @@ pub fn parse_duration(setting: &'static str, text: &str) -> Result<Duration, Con
     Ok(duration)
 }
 
+/// An optional absolute http(s) URL, kept as given (it may carry a query).
+fn optional_url(setting: &'static str, text: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(text.to_owned())),
+        _ => Err(ConfigError::new(
+            setting,
+            format!("'{text}' is not an absolute http(s) URL"),
+        )),
+    }
+}
+
 /// An absolute http(s) URL, returned without its trailing slash so paths can be appended.
 pub fn parse_base_url(setting: &'static str, text: &str) -> Result<String, ConfigError> {
     let url = url::Url::parse(text.trim()).map_err(|_| {
@@ -396,6 +529,37 @@ mod tests {
             .check()
             .unwrap_err();
         assert_eq!(err.setting, "LOG_FORMAT");
+    }
+
+    #[test]
+    fn delivery_needs_a_source_with_its_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, _) = args(&[], dir.path()).check().unwrap();
+        assert!(config.delivery.is_none());
+        let err = args(&["--tracardi-api-url", "http://t:8686"], dir.path())
+            .check()
+            .unwrap_err();
+        assert_eq!(err.setting, "TRACARDI_SOURCE_ID");
+        let (config, _) = args(
+            &[
+                "--tracardi-api-url",
+                "http://t:8686/",
+                "--tracardi-source-id",
+                "s",
+            ],
+            dir.path(),
+        )
+        .check()
+        .unwrap();
+        assert_eq!(config.delivery.unwrap().api_url, "http://t:8686");
+        let err = args(&["--delivery-batch", "0"], dir.path())
+            .check()
+            .unwrap_err();
+        assert_eq!(err.setting, "DELIVERY_BATCH");
+        let err = args(&["--callback-success-url", "/relative"], dir.path())
+            .check()
+            .unwrap_err();
+        assert_eq!(err.setting, "CALLBACK_SUCCESS_URL");
     }
 
     #[test]

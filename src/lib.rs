@@ -4,11 +4,14 @@
 //! Doors out: X's API (requests signed by `oauth1`) and Tracardi's `/track`.
 
 pub mod auth;
+pub mod callback;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod oauth1;
 pub mod random;
+pub mod store;
 pub mod telemetry;
 pub mod tracardi;
 pub mod twitter;
@@ -21,20 +24,28 @@ use std::time::Duration;
 
 pub use http::{openapi, router};
 
-/// Builds the shared state from a checked configuration.
-pub fn app_state(config: &Config) -> http::AppState {
+/// Builds the shared state from a checked configuration, opening the event store.
+pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
     install_crypto_provider();
     let client = twitter::client::XClient::new(&config.twitter);
-    http::AppState {
+    let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
+        .map_err(|e| format!("DATA_DIR: {e}"))?;
+    Ok(http::AppState {
         auth: auth::Authenticator::new(config.api_key.clone(), config.secret.clone()),
         validator: Arc::new(validation::Validator::new(
             client,
             config.validate_cache_ttl,
         )),
+        outbox: Arc::new(outbox),
+        delivery: delivery::DeliveryMonitor::new(config.delivery.is_some()),
+        callback: config.callback.clone(),
         // A validation may wait VALIDATE_TIMEOUT for X; leave room for that and a slow upload.
         request_timeout: config.twitter.timeout + Duration::from_secs(20),
-    }
+    })
 }
+
+/// How long in-flight deliveries may take to finish after the server stopped.
+const DELIVERY_DRAIN: Duration = Duration::from_secs(5);
 
 /// Why the service could not start or keep running.
 pub type RunError = Box<dyn std::error::Error + Send + Sync>;
@@ -46,10 +57,29 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let state = app_state(&config);
-    axum::serve(listener, router(state))
+    let state = app_state(&config)?;
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = config.delivery.clone().map(|delivery| {
+        let worker = delivery::Worker::new(state.outbox.clone(), delivery, state.delivery.clone());
+        tokio::spawn(worker.run(worker_stopped))
+    });
+    if worker.is_none() {
+        tracing::warn!("TRACARDI_API_URL is not set: callbacks are stored and wait until it is");
+    }
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    // No more requests: let deliveries in flight finish; what is left stays stored.
+    let _ = stop_worker.send(true);
+    if let Some(mut worker) = worker
+        && tokio::time::timeout(DELIVERY_DRAIN, &mut worker)
+            .await
+            .is_err()
+    {
+        worker.abort();
+        tracing::warn!("deliveries still in flight at shutdown were left for the next start");
+    }
+    served?;
     Ok(())
 }
 

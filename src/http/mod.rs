@@ -2,12 +2,17 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod callback;
 pub mod ops;
+pub mod outbox;
 pub mod resource;
 pub mod validate;
 
 use crate::auth::Authenticator;
+use crate::config::CallbackConfig;
+use crate::delivery::DeliveryMonitor;
 use crate::error::{ApiError, Detail, FieldErrors, Problem};
+use crate::store::Outbox;
 use crate::validation::Validator;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -28,6 +33,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub auth: Authenticator,
     pub validator: Arc<Validator>,
+    pub outbox: Arc<dyn Outbox>,
+    pub delivery: DeliveryMonitor,
+    pub callback: CallbackConfig,
     /// How long a whole request may take, reading the body included; slow clients get 408.
     pub request_timeout: Duration,
 }
@@ -49,7 +57,8 @@ impl FromRef<AppState> for Arc<Validator> {
     info(
         title = "tracardi-twitter",
         description = "Twitter (X) as a first-class resource for Tracardi: the resource form, credential \
-                       validation against X, and Tracardi-compatible authentication.",
+                       validation against X, Tracardi-compatible authentication, and OAuth callbacks stored \
+                       durably and delivered to Tracardi as events.",
         license(name = "MIT")
     ),
     components(schemas(Problem, Detail, FieldErrors)),
@@ -57,6 +66,7 @@ impl FromRef<AppState> for Arc<Validator> {
     tags(
         (name = "tracardi", description = "Tracardi's microservice protocol"),
         (name = "validation", description = "Checking the four keys against X"),
+        (name = "callback", description = "X's browser redirects, stored and delivered to Tracardi"),
         (name = "operations", description = "Health, readiness and this specification")
     )
 )]
@@ -80,6 +90,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(resource::routes())
         .merge(validate::routes())
+        .merge(callback::routes())
+        .merge(outbox::routes())
         .merge(ops::routes())
 }
 

@@ -1,3 +1,4 @@
 //! Tracardi's wire types.
 
 pub mod form;
+pub mod track;

@@ -1,0 +1,359 @@
+//! X's browser redirects to the Callback URI: recognising them, the events they become, and the
+//! page the browser gets. Pure functions; the handler in `http::callback` does the I/O.
+
+use crate::store::{Millis, NewEvent};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// Limits on what is accepted: X's redirects are far smaller.
+pub const MAX_PARAMETERS: usize = 32;
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+pub const GRANTED: &str = "twitter-authorization-granted";
+pub const DENIED: &str = "twitter-authorization-denied";
+
+/// Fixes the event ids of redirects: UUIDv5 names under this namespace.
+const ID_NAMESPACE: uuid::Uuid = uuid::uuid!("0f3b6c52-8c1e-4d7a-9a43-6d2b1e6a7c10");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    OAuth1,
+    OAuth2,
+}
+
+impl Flow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::OAuth1 => "oauth1",
+            Flow::OAuth2 => "oauth2",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Granted,
+    Denied,
+}
+
+/// A recognised redirect from X.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub flow: Flow,
+    pub outcome: Outcome,
+    /// Every query parameter, decoded.
+    pub params: BTreeMap<String, String>,
+}
+
+/// Why a request is not a Twitter redirect (shown on the 400 page).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotARedirect {
+    #[error("the address is longer than a Twitter redirect can be")]
+    TooLong,
+    #[error("the address has more parameters than a Twitter redirect has")]
+    TooManyParameters,
+    #[error("the address is not valid UTF-8 text")]
+    NotUtf8,
+    #[error("a parameter appears more than once")]
+    Repeated,
+    #[error("the address has none of the parameters Twitter sends back")]
+    Unrecognised,
+    #[error("the address mixes parameters of different Twitter answers")]
+    Ambiguous,
+}
+
+impl Redirect {
+    /// Recognises the four redirects of twitter-api.md §3: OAuth 1.0a approval
+    /// (`oauth_token` + `oauth_verifier`) and refusal (`denied`), OAuth 2.0 approval (`code` +
+    /// `state`) and refusal (`error`).
+    pub fn parse(query: Option<&str>) -> Result<Self, NotARedirect> {
+        let query = query.unwrap_or("");
+        if query.len() > MAX_QUERY_BYTES {
+            return Err(NotARedirect::TooLong);
+        }
+        let mut params = BTreeMap::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            if params.len() == MAX_PARAMETERS {
+                return Err(NotARedirect::TooManyParameters);
+            }
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (name, value) = (decode(name)?, decode(value)?);
+            if params.insert(name, value).is_some() {
+                return Err(NotARedirect::Repeated);
+            }
+        }
+        let has = |name: &str| params.get(name).is_some_and(|v| !v.is_empty());
+        let candidates = [
+            (has("oauth_token") && has("oauth_verifier"))
+                .then_some((Flow::OAuth1, Outcome::Granted)),
+            has("denied").then_some((Flow::OAuth1, Outcome::Denied)),
+            (has("code") && has("state")).then_some((Flow::OAuth2, Outcome::Granted)),
+            has("error").then_some((Flow::OAuth2, Outcome::Denied)),
+        ];
+        let mut matches = candidates.into_iter().flatten();
+        let (flow, outcome) = matches.next().ok_or(NotARedirect::Unrecognised)?;
+        if matches.next().is_some() {
+            return Err(NotARedirect::Ambiguous);
+        }
+        Ok(Redirect {
+            flow,
+            outcome,
+            params,
+        })
+    }
+
+    pub fn event_type(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Granted => GRANTED,
+            Outcome::Denied => DENIED,
+        }
+    }
+
+    /// Stable for the same redirect, so that a reload stores nothing new: the flow, the outcome
+    /// and the one-time values that identify this authorization.
+    pub fn event_id(&self) -> String {
+        let get = |name: &str| self.params.get(name).map(String::as_str).unwrap_or("");
+        let name = match (self.flow, self.outcome) {
+            (Flow::OAuth1, Outcome::Granted) => format!(
+                "oauth1|granted|{}|{}",
+                get("oauth_token"),
+                get("oauth_verifier")
+            ),
+            (Flow::OAuth1, Outcome::Denied) => format!("oauth1|denied|{}", get("denied")),
+            (Flow::OAuth2, Outcome::Granted) => {
+                format!("oauth2|granted|{}|{}", get("state"), get("code"))
+            }
+            // A refusal may lack `state`: then every parameter identifies it.
+            (Flow::OAuth2, Outcome::Denied) => {
+                let all: Vec<String> = self
+                    .params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!("oauth2|denied|{}", all.join("&"))
+            }
+        };
+        uuid::Uuid::new_v5(&ID_NAMESPACE, name.as_bytes()).to_string()
+    }
+
+    /// The event: type by outcome, properties `flow` plus every query parameter as a string.
+    pub fn to_event(&self, now: Millis) -> NewEvent {
+        let mut properties: Map<String, Value> = self
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        properties.insert("flow".into(), Value::String(self.flow.as_str().into()));
+        new_event(
+            self.event_id(),
+            self.event_type(),
+            properties,
+            None,
+            None,
+            now,
+        )
+    }
+}
+
+/// A Tracardi `EventPayload` to store: `{"id", "type", "properties", "time": {"create"}}`.
+pub fn new_event(
+    id: String,
+    event_type: &str,
+    properties: Map<String, Value>,
+    profile_id: Option<String>,
+    session_id: Option<String>,
+    now: Millis,
+) -> NewEvent {
+    let created = chrono_like_iso8601(now);
+    NewEvent {
+        event: json!({"id": id, "type": event_type, "properties": properties, "time": {"create": created}}),
+        id,
+        event_type: event_type.to_owned(),
+        profile_id,
+        session_id,
+        created: now,
+    }
+}
+
+fn decode(text: &str) -> Result<String, NotARedirect> {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| NotARedirect::NotUtf8)
+}
+
+/// Unix milliseconds as RFC 3339 UTC (`2026-11-25T03:41:26.123Z`), which pydantic parses.
+pub fn chrono_like_iso8601(millis: Millis) -> String {
+    let secs = millis.div_euclid(1000);
+    let ms = millis.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A small self-contained page (no scripts, no external resources).
+pub fn page(title: &str, message: &str, detail: Option<&str>) -> String {
+    let detail = detail
+        .map(|d| format!("<p class=\"detail\">{}</p>", html_escape(d)))
+        .unwrap_or_default();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;\
+         padding:0 1rem;color:#1f2937}}h1{{font-size:1.4rem}}.detail{{color:#6b7280}}</style></head>\
+         <body><h1>{title}</h1><p>{message}</p>{detail}</body></html>\n",
+        title = html_escape(title),
+        message = html_escape(message),
+    )
+}
+
+/// The page for a recorded redirect.
+pub fn recorded_page(redirect: &Redirect) -> String {
+    match redirect.outcome {
+        Outcome::Granted => page(
+            "Twitter account connected",
+            "Your approval was received. You can close this window.",
+            None,
+        ),
+        Outcome::Denied => {
+            let reason = redirect
+                .params
+                .get("error_description")
+                .or_else(|| redirect.params.get("error"))
+                .map(|r| format!("Twitter said: {r}"));
+            page(
+                "Authorization refused",
+                "You refused the app access to your Twitter account; nothing was connected. You can close this window.",
+                reason.as_deref(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_the_four_redirects() {
+        let cases = [
+            (
+                "oauth_token=t&oauth_verifier=v",
+                Flow::OAuth1,
+                Outcome::Granted,
+            ),
+            ("denied=t", Flow::OAuth1, Outcome::Denied),
+            ("code=c&state=s", Flow::OAuth2, Outcome::Granted),
+            ("error=access_denied&state=s", Flow::OAuth2, Outcome::Denied),
+            ("error=access_denied", Flow::OAuth2, Outcome::Denied),
+        ];
+        for (query, flow, outcome) in cases {
+            let r = Redirect::parse(Some(query)).unwrap();
+            assert_eq!((r.flow, r.outcome), (flow, outcome), "{query}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_redirect() {
+        use NotARedirect::*;
+        let long = format!("denied={}", "x".repeat(MAX_QUERY_BYTES));
+        let many = (0..=MAX_PARAMETERS)
+            .map(|i| format!("p{i}=1"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let cases: [(Option<&str>, NotARedirect); 9] = [
+            (None, Unrecognised),
+            (Some("hello=1"), Unrecognised),
+            (Some("oauth_token=t"), Unrecognised),
+            (Some("oauth_token=t&oauth_verifier="), Unrecognised),
+            (Some("code=c&state=s&denied=t"), Ambiguous),
+            (
+                Some("oauth_token=t&oauth_verifier=v&code=c&state=s"),
+                Ambiguous,
+            ),
+            (Some(&long), TooLong),
+            (Some(&many), TooManyParameters),
+            (Some("denied=%FF"), NotUtf8),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(Redirect::parse(query).unwrap_err(), expected, "{query:?}");
+        }
+        assert_eq!(
+            Redirect::parse(Some("denied=a&denied=b")).unwrap_err(),
+            Repeated
+        );
+    }
+
+    #[test]
+    fn events_carry_every_parameter_and_a_stable_id() {
+        let r = Redirect::parse(Some(
+            "oauth_token=t&oauth_verifier=v&tracardi_session=s%201+2",
+        ))
+        .unwrap();
+        let e = r.to_event(1_700_000_000_000);
+        assert_eq!(e.event_type, GRANTED);
+        assert_eq!(e.event["properties"]["flow"], "oauth1");
+        assert_eq!(e.event["properties"]["tracardi_session"], "s 1 2");
+        assert_eq!(e.event["time"]["create"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(e.event["id"], e.id.as_str());
+        let again = Redirect::parse(Some(
+            "oauth_verifier=v&oauth_token=t&tracardi_session=other",
+        ))
+        .unwrap();
+        assert_eq!(again.event_id(), r.event_id(), "a reload is the same event");
+        let other = Redirect::parse(Some("oauth_token=t2&oauth_verifier=v")).unwrap();
+        assert_ne!(other.event_id(), r.event_id());
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let r = Redirect::parse(Some(
+            "error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        ))
+        .unwrap();
+        let html = recorded_page(&r);
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn iso8601() {
+        assert_eq!(chrono_like_iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            chrono_like_iso8601(951_782_400_123),
+            "2000-02-29T00:00:00.123Z"
+        );
+    }
+}

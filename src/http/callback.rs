@@ -1,0 +1,124 @@
+//! `GET /callback`: browsers coming back from X. Recorded durably, then answered.
+
+use super::AppState;
+use crate::callback::{NotARedirect, Outcome, Redirect, page, recorded_page};
+use crate::store::{Appended, now_millis};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(callback))
+}
+
+/// No script, no outside resource, no framing: the page shows text and nothing else.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Receive X's redirect after a user approves or refuses the app.
+///
+/// Register `{public URL of this service}/callback` as the app's Callback URI. Recognised:
+/// `?oauth_token=&oauth_verifier=` and `?denied=` (OAuth 1.0a), `?code=&state=` and `?error=`
+/// (OAuth 2.0). The redirect is stored durably before the browser gets its answer, then
+/// delivered to Tracardi as a `twitter-authorization-granted` or `twitter-authorization-denied`
+/// event with every query parameter as a property.
+#[utoipa::path(
+    get,
+    path = "/callback",
+    tag = "callback",
+    responses(
+        (status = 200, description = "Recorded; a page telling the person they can close the window", content_type = "text/html"),
+        (status = 303, description = "Recorded; sent on to CALLBACK_SUCCESS_URL or CALLBACK_DENIED_URL"),
+        (status = 400, description = "Not a Twitter redirect; nothing stored", content_type = "text/html"),
+        (status = 503, description = "Could not be stored; the person is asked to reload", content_type = "text/html")
+    )
+)]
+async fn callback(State(state): State<AppState>, uri: Uri) -> Response {
+    let redirect = match Redirect::parse(uri.query()) {
+        Ok(redirect) => redirect,
+        Err(reason) => return not_a_redirect(&reason),
+    };
+    let event = redirect.to_event(now_millis());
+    let event_id = event.id.clone();
+    match state.outbox.append(event).await {
+        Ok(appended) => {
+            state.delivery.wake();
+            tracing::info!(
+                %event_id,
+                event_type = redirect.event_type(),
+                repeat = appended == Appended::AlreadyStored,
+                "callback recorded"
+            );
+            answer_recorded(&state, &redirect)
+        }
+        Err(e) => {
+            tracing::error!(%event_id, error = %e, "callback could not be stored");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                page(
+                    "Please try again",
+                    "Your answer could not be recorded just now. Reload this page in a moment to send it again.",
+                    None,
+                ),
+            )
+        }
+    }
+}
+
+fn answer_recorded(state: &AppState, redirect: &Redirect) -> Response {
+    let target = match redirect.outcome {
+        Outcome::Granted => state.callback.success_url.as_deref(),
+        Outcome::Denied => state.callback.denied_url.as_deref(),
+    };
+    match target {
+        Some(url) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(location) = HeaderValue::from_str(url) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            protect(response)
+        }
+        None => html(StatusCode::OK, recorded_page(redirect)),
+    }
+}
+
+fn not_a_redirect(reason: &NotARedirect) -> Response {
+    html(
+        StatusCode::BAD_REQUEST,
+        page(
+            "This is not a Twitter redirect",
+            "This address receives people sent back by Twitter after they approve or refuse an app; this request \
+             is not one of those, so nothing was recorded.",
+            Some(&format!("Reason: {reason}.")),
+        ),
+    )
+}
+
+pub fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    protect(response)
+}
+
+/// A verifier or code in this URL must not leak through a cache, a Referer header or a frame.
+pub fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}

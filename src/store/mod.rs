@@ -1,0 +1,116 @@
+//! The durable outbox: events recorded before a browser is told "done", until Tracardi has them.
+//!
+//! The trait is small on purpose so that more than one backend fits it: the embedded SQLite
+//! file (default, one replica) and, later, Redis (several replicas). Every state change is
+//! idempotent by event id, so a repeated redirect or a repeated delivery changes nothing.
+
+pub mod sqlite;
+
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch: the store's clock unit.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// An event to record. `event` is the Tracardi `EventPayload` JSON (id, type, properties, time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: String,
+    pub event: serde_json::Value,
+    /// The Tracardi profile and session the event belongs to; none for profile-less events.
+    pub profile_id: Option<String>,
+    pub session_id: Option<String>,
+    pub created: Millis,
+}
+
+/// An event claimed for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub new: NewEvent,
+    /// Delivery attempts made before this one.
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    New,
+    /// The same id was recorded before: a reload or a double click.
+    AlreadyStored,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub delivering: u64,
+    pub dead: u64,
+    pub delivered: u64,
+    /// Creation time of the oldest event not yet delivered (pending or delivering), Unix ms.
+    pub oldest_pending_created: Option<Millis>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the event store failed: {0}")]
+    Backend(String),
+    #[error("the event store is closed")]
+    Closed,
+}
+
+/// What every backend provides.
+#[async_trait::async_trait]
+pub trait Outbox: Send + Sync + std::fmt::Debug {
+    /// Records an event durably (on disk, fsync'd) before returning. A second write of the same
+    /// id changes nothing and says so.
+    async fn append(&self, event: NewEvent) -> Result<Appended, StoreError>;
+
+    /// Claims up to `limit` pending events due at `now`, oldest first, for `lease_ms`. A claimed
+    /// event that is neither delivered nor rescheduled before its lease ends is due again.
+    async fn claim_due(
+        &self,
+        now: Millis,
+        limit: usize,
+        lease_ms: Millis,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Claims the oldest pending event whatever its due time: a probe of a Tracardi that was down.
+    async fn claim_oldest(
+        &self,
+        now: Millis,
+        lease_ms: Millis,
+    ) -> Result<Option<StoredEvent>, StoreError>;
+
+    async fn mark_delivered(&self, ids: Vec<String>) -> Result<(), StoreError>;
+
+    /// Back to pending, due at `due`, with one more attempt counted and the error kept.
+    async fn retry_at(
+        &self,
+        ids: Vec<String>,
+        due: Millis,
+        error: String,
+    ) -> Result<(), StoreError>;
+
+    /// Tracardi refused the event for good: kept, with its answer, until re-driven.
+    async fn mark_dead(&self, id: String, error: String) -> Result<(), StoreError>;
+
+    /// Makes every pending event due now (Tracardi is back: drain the backlog promptly).
+    async fn pull_forward(&self, now: Millis) -> Result<u64, StoreError>;
+
+    /// Dead events back to pending, due now.
+    async fn requeue_dead(&self, now: Millis) -> Result<u64, StoreError>;
+
+    /// When the next pending event is due.
+    async fn next_due(&self) -> Result<Option<Millis>, StoreError>;
+
+    async fn counts(&self) -> Result<OutboxCounts, StoreError>;
+
+    /// Forgets delivered events created before `before` (they were kept to spot late repeats).
+    async fn prune_delivered(&self, before: Millis) -> Result<u64, StoreError>;
+}
