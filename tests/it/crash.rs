@@ -1,0 +1,155 @@
+//! The crash test: callbacks acknowledged to browsers survive `kill -9` and arrive exactly once.
+
+use crate::fake_tracardi::FakeTracardi;
+use crate::support::{API_KEY, SECRET, client};
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CALLBACKS: usize = 300;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the real binary with a clean environment: only what this test sets.
+fn start_service(port: u16, data_dir: &std::path::Path, tracardi_url: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tracardi-twitter"))
+        .env_clear()
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATA_DIR", data_dir)
+        .env("API_KEY", API_KEY)
+        .env("SECRET", SECRET)
+        .env("TWITTER_API_URL", "http://127.0.0.1:9")
+        .env("TRACARDI_API_URL", tracardi_url)
+        .env("TRACARDI_SOURCE_ID", "crash-test-source")
+        .env("DELIVERY_RETRY_BASE", "50ms")
+        .env("DELIVERY_RETRY_CAP", "500ms")
+        .env("DELIVERY_PROBE_INTERVAL", "100ms")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the service binary starts")
+}
+
+async fn wait_healthy(base: &str) {
+    let client = client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = client.get(format!("{base}/health")).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let tracardi = FakeTracardi::absent();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut service = start_service(port, data_dir.path(), &tracardi.url);
+    wait_healthy(&base).await;
+
+    // Browsers arrive concurrently; the process is killed while they still do.
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+    let http = client();
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (http, base, acknowledged) = (http.clone(), base.clone(), acknowledged.clone());
+        senders.spawn(async move {
+            for i in (worker..CALLBACKS).step_by(16) {
+                let token = format!("crash-{i}");
+                let url = format!("{base}/callback?oauth_token={token}&oauth_verifier=v{i}");
+                match http.get(url).send().await {
+                    Ok(response) if response.status() == 200 => {
+                        acknowledged.lock().unwrap().insert(token);
+                    }
+                    // Not acknowledged (the process is gone): the browser was told nothing.
+                    _ => {}
+                }
+            }
+        });
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < CALLBACKS / 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "callbacks are not being acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    service.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix: no chance to flush anything.
+    service.wait().unwrap();
+    while senders.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= CALLBACKS / 2);
+
+    // Tracardi appears; the service starts again on the same DATA_DIR.
+    tracardi.come_up().await;
+    let mut service = start_service(port, data_dir.path(), &tracardi.url);
+    wait_healthy(&base).await;
+    let token_of = |e: &serde_json::Value| {
+        e["properties"]["oauth_token"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    tracardi
+        .wait_until(
+            Duration::from_secs(60),
+            "every acknowledged callback",
+            |t| {
+                let received: HashSet<String> = t.events().iter().map(token_of).collect();
+                acknowledged.is_subset(&received)
+            },
+        )
+        .await;
+
+    // Wait until nothing is left to deliver, then count: each event arrived once.
+    let bearer = tracardi_twitter::auth::issue_token(API_KEY, SECRET);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: serde_json::Value = http
+            .get(format!("{base}/outbox"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["pending"] == 0 && status["delivering"] == 0 {
+            assert_eq!(status["dead"], 0);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox never drained: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut seen = HashSet::new();
+    for event in tracardi.events() {
+        assert!(
+            seen.insert(token_of(&event)),
+            "{} arrived twice",
+            token_of(&event)
+        );
+    }
+    service.kill().unwrap();
+    service.wait().unwrap();
+}
