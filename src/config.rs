@@ -46,6 +46,10 @@ pub struct ServeArgs {
     pub twitter: TwitterArgs,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    /// Origins allowed to call the service from a browser (Tracardi's GUI), comma separated,
+    /// e.g. `http://localhost:8787`; `*` allows any.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
+    pub cors_allowed_origins: String,
     /// Send the browser here (303) after an approval instead of showing the built-in page.
     #[arg(long, env = "CALLBACK_SUCCESS_URL")]
     pub callback_success_url: Option<String>,
@@ -196,6 +200,8 @@ pub struct Config {
     pub twitter: TwitterConfig,
     pub delivery: Option<DeliveryConfig>,
     pub callback: CallbackConfig,
+    /// None: any origin.
+    pub cors_allowed_origins: Option<Vec<String>>,
 }
 
 impl TwitterArgs {
@@ -247,6 +253,7 @@ impl ServeArgs {
             )?,
             denied_url: optional_url("CALLBACK_DENIED_URL", self.callback_denied_url.as_deref())?,
         };
+        let cors_allowed_origins = parse_origins(&self.cors_allowed_origins)?;
         let (api_key, secret, source) = self.keys()?;
         Ok((
             Config {
@@ -259,6 +266,7 @@ impl ServeArgs {
                 twitter,
                 delivery,
                 callback,
+                cors_allowed_origins,
             },
             source,
         ))
@@ -405,6 +413,39 @@ pub fn parse_duration(setting: &'static str, text: &str) -> Result<Duration, Con
         return Err(ConfigError::new(setting, "must be greater than zero"));
     }
     Ok(duration)
+}
+
+/// `*`, or origins like `http://localhost:8787`, comma separated.
+fn parse_origins(text: &str) -> Result<Option<Vec<String>>, ConfigError> {
+    if text.trim() == "*" {
+        return Ok(None);
+    }
+    let mut origins = Vec::new();
+    for origin in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let url = url::Url::parse(origin)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"));
+        match url {
+            Some(url) if url.path() == "/" && url.query().is_none() => {
+                origins.push(url.origin().ascii_serialization())
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!(
+                        "'{origin}' is not an origin like http://localhost:8787 (scheme, host and port only)"
+                    ),
+                ));
+            }
+        }
+    }
+    if origins.is_empty() {
+        return Err(ConfigError::new(
+            "CORS_ALLOWED_ORIGINS",
+            "give `*` or at least one origin",
+        ));
+    }
+    Ok(Some(origins))
 }
 
 /// An optional absolute http(s) URL, kept as given (it may carry a query).

@@ -230,11 +230,12 @@ impl Worker {
         let probe_due = self
             .last_attempt
             .is_none_or(|at| at.elapsed() >= self.config.probe_interval);
-        if self.monitor.status().state == DeliveryState::Retrying && probe_due {
-            if let Some(event) = self.store.claim_oldest(now, lease).await? {
-                self.deliver(vec![event]).await?;
-                return Ok(Duration::ZERO);
-            }
+        if self.monitor.status().state == DeliveryState::Retrying
+            && probe_due
+            && let Some(event) = self.store.claim_oldest(now, lease).await?
+        {
+            self.deliver(vec![event]).await?;
+            return Ok(Duration::ZERO);
         }
         let until_due = match self.store.next_due().await? {
             Some(due) => Duration::from_millis(due.saturating_sub(now_millis()).max(0) as u64),

@@ -22,6 +22,14 @@ pub enum ApiError {
     Fields(BTreeMap<String, String>),
     #[error("{0}")]
     Problem(Problem),
+    /// For Tracardi's microservice endpoints: `{"detail": "..."}` with this status, the shape its
+    /// GUI shows as a message and its API passes on.
+    #[error("{1}")]
+    Detail(StatusCode, String),
+    /// FastAPI's request-validation shape, `422 {"detail": [{"type", "loc", "msg", "input"}]}`,
+    /// which Tracardi's GUI reads for a missing query parameter.
+    #[error("request validation failed")]
+    RequestValidation(Vec<serde_json::Value>),
 }
 
 /// An RFC 9457 problem, with a stable `code` that scripts can match on.
@@ -108,6 +116,16 @@ impl ApiError {
         Self::problem(StatusCode::SERVICE_UNAVAILABLE, code, detail)
     }
 
+    /// A required query parameter is missing, as FastAPI reports it.
+    pub fn missing_query(name: &str) -> Self {
+        ApiError::RequestValidation(vec![serde_json::json!({
+            "type": "missing",
+            "loc": ["query", name],
+            "msg": "Field required",
+            "input": null,
+        })])
+    }
+
     /// For faults of this service. The detail must not carry input or secrets.
     pub fn internal(code: &'static str, detail: impl Into<String>) -> Self {
         Self::problem(StatusCode::INTERNAL_SERVER_ERROR, code, detail)
@@ -122,6 +140,14 @@ impl IntoResponse for ApiError {
                 axum::Json(Detail {
                     detail: detail.to_owned(),
                 }),
+            )
+                .into_response(),
+            ApiError::Detail(status, detail) => {
+                (status, axum::Json(Detail { detail })).into_response()
+            }
+            ApiError::RequestValidation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(serde_json::json!({ "detail": errors })),
             )
                 .into_response(),
             ApiError::Fields(fields) => {

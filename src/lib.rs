@@ -33,9 +33,11 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
     Ok(http::AppState {
         auth: auth::Authenticator::new(config.api_key.clone(), config.secret.clone()),
         validator: Arc::new(validation::Validator::new(
-            client,
+            client.clone(),
             config.validate_cache_ttl,
         )),
+        x: client,
+        cors_allowed_origins: config.cors_allowed_origins.clone(),
         outbox: Arc::new(outbox),
         delivery: delivery::DeliveryMonitor::new(config.delivery.is_some()),
         callback: config.callback.clone(),

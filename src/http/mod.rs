@@ -36,6 +36,10 @@ pub struct AppState {
     pub outbox: Arc<dyn Outbox>,
     pub delivery: DeliveryMonitor,
     pub callback: CallbackConfig,
+    /// Browser origins allowed by CORS; None: any.
+    pub cors_allowed_origins: Option<Vec<String>>,
+    /// Sends tweets (the validator has its own client for checks).
+    pub x: crate::twitter::client::XClient,
     /// How long a whole request may take, reading the body included; slow clients get 408.
     pub request_timeout: Duration,
 }
@@ -105,6 +109,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, spec) = api().split_for_parts();
     let spec_json = Arc::new(spec.to_pretty_json().expect("the specification serialises"));
     let request_timeout = state.request_timeout;
+    let cors_origins = state.cors_allowed_origins.clone();
     routes
         .route(
             "/openapi.json",
@@ -122,16 +127,24 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
-        .layer(cors())
+        .layer(cors(cors_origins))
         .layer(axum::middleware::from_fn(access_log::log_request))
         .with_state(state)
 }
 
 /// Tracardi's GUI calls the service from the browser with `Authorization`, `x-client`,
 /// `x-context` and `content-type`; the preflight must pass from its origin.
-fn cors() -> CorsLayer {
+fn cors(origins: Option<Vec<String>>) -> CorsLayer {
+    let allow_origin = match origins {
+        None => AllowOrigin::any(),
+        Some(origins) => AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| axum::http::HeaderValue::from_str(o).ok()),
+        ),
+    };
     CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
+        .allow_origin(allow_origin)
         .allow_methods(AllowMethods::any())
         // Mirrored rather than `*`: browsers never let a wildcard cover `Authorization`.
         .allow_headers(AllowHeaders::mirror_request())

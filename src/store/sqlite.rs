@@ -8,8 +8,7 @@
 use super::{Appended, Millis, NewEvent, Outbox, OutboxCounts, StoreError, StoredEvent};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// The file name inside DATA_DIR.
 pub const FILE_NAME: &str = "outbox.sqlite3";
@@ -40,6 +39,9 @@ const MIGRATIONS: &[&str] = &[
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// How a command is answered once its transaction's commit succeeded (None) or failed (Some).
+type Answer = Box<dyn FnOnce(Option<&str>)>;
+
 /// One request to the writer thread.
 enum Command {
     Append(NewEvent, Reply<Appended>),
@@ -57,7 +59,7 @@ enum Command {
 
 #[derive(Debug, Clone)]
 pub struct SqliteOutbox {
-    commands: mpsc::SyncSender<Command>,
+    commands: mpsc::Sender<Command>,
     path: PathBuf,
 }
 
@@ -71,7 +73,7 @@ impl SqliteOutbox {
         let mut conn = Connection::open(&path)
             .map_err(|e| backend(format!("opening {}: {e}", path.display())))?;
         prepare(&mut conn).map_err(|e| backend(format!("preparing {}: {e}", path.display())))?;
-        let (commands, queue) = mpsc::sync_channel(4096);
+        let (commands, queue) = mpsc::channel(4096);
         std::thread::Builder::new()
             .name("outbox-writer".into())
             .spawn(move || writer(conn, queue))
@@ -85,12 +87,10 @@ impl SqliteOutbox {
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let commands = self.commands.clone();
-        let command = make(reply);
-        // The queue is bounded: when it is full the send blocks, so do it off the async threads.
-        tokio::task::spawn_blocking(move || commands.send(command))
+        // Bounded: when the writer falls behind, callers wait here (back-pressure).
+        self.commands
+            .send(make(reply))
             .await
-            .map_err(|_| StoreError::Closed)?
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -122,8 +122,8 @@ fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 /// The writer thread: group commit of everything queued.
-fn writer(mut conn: Connection, queue: mpsc::Receiver<Command>) {
-    while let Ok(first) = queue.recv() {
+fn writer(mut conn: Connection, mut queue: mpsc::Receiver<Command>) {
+    while let Some(first) = queue.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
@@ -148,7 +148,7 @@ fn run_group(conn: &mut Connection, group: Vec<Command>) {
             return;
         }
     };
-    let mut answers: Vec<Box<dyn FnOnce(Option<&str>)>> = Vec::with_capacity(group.len());
+    let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
     for command in group {
         answers.push(execute(&tx, command));
     }
@@ -159,11 +159,8 @@ fn run_group(conn: &mut Connection, group: Vec<Command>) {
 }
 
 /// Runs one command inside the transaction and returns how to answer it once the commit is known.
-fn execute(tx: &Transaction, command: Command) -> Box<dyn FnOnce(Option<&str>)> {
-    fn answer<T: Send + 'static>(
-        reply: Reply<T>,
-        result: rusqlite::Result<T>,
-    ) -> Box<dyn FnOnce(Option<&str>)> {
+fn execute(tx: &Transaction, command: Command) -> Answer {
+    fn answer<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -> Answer {
         Box::new(move |commit_error: Option<&str>| {
             let result = match (result, commit_error) {
                 (Err(e), _) => Err(backend(e.to_string())),

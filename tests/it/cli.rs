@@ -1,0 +1,349 @@
+//! The real binary: `validate`, `healthcheck`, `openapi`, `--help` and refused settings.
+
+use crate::fake_x::{FakeX, Keys, Scenario};
+use crate::support::TestApp;
+use std::process::Output;
+use std::time::Duration;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tracardi-twitter");
+
+/// Every setting the binary reads from the environment: cleared so the tests' own
+/// environment cannot change what the binary does.
+const SETTINGS: [&str; 14] = [
+    "LISTEN_ADDR",
+    "API_KEY",
+    "SECRET",
+    "DATA_DIR",
+    "TWITTER_API_URL",
+    "VALIDATE_TIMEOUT",
+    "VALIDATE_CACHE_TTL",
+    "LOG_FORMAT",
+    "RUST_LOG",
+    "TWITTER_API_KEY",
+    "TWITTER_API_SECRET",
+    "TWITTER_ACCESS_TOKEN",
+    "TWITTER_ACCESS_TOKEN_SECRET",
+    "HTTP_PROXY",
+];
+
+fn command(args: &[&str]) -> Command {
+    crate::support::init();
+    let mut command = Command::new(BIN);
+    command.args(args).kill_on_drop(true);
+    for name in SETTINGS {
+        command.env_remove(name);
+    }
+    command
+        .env_remove("http_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy");
+    command
+}
+
+async fn output(mut command: Command) -> Output {
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the binary finishes within 60 s")
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `tracardi-twitter validate` with the keys in the environment, against `url`.
+fn validate(url: &str, keys: &Keys) -> Command {
+    let mut command = command(&["validate", "--validate-timeout", "5s"]);
+    command
+        .env("TWITTER_API_URL", url)
+        .env("TWITTER_API_KEY", &keys.api_key)
+        .env("TWITTER_API_SECRET", &keys.api_secret)
+        .env("TWITTER_ACCESS_TOKEN", &keys.access_token)
+        .env("TWITTER_ACCESS_TOKEN_SECRET", &keys.access_token_secret);
+    command
+}
+
+#[tokio::test]
+async fn validate_exits_0_for_valid_keys() {
+    let keys = Keys::unique("cliok");
+    let fake = FakeX::with_keys(
+        Scenario::Ok {
+            access_level: Some("read"),
+        },
+        &keys,
+    )
+    .await;
+    let out = output(validate(&fake.url, &keys)).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("VALID"), "{stdout}");
+    assert!(stdout.contains("@XDevelopers"), "{stdout}");
+    assert!(stdout.contains("read_only_token"), "{stdout}");
+    assert_eq!(fake.count(), 1);
+    assert!(fake.received()[0].signature_ok);
+    for secret in [&keys.api_secret, &keys.access_token_secret] {
+        assert!(!stdout.contains(secret.as_str()) && !text(&out.stderr).contains(secret.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn validate_takes_the_keys_from_flags_and_prints_json() {
+    let keys = Keys::unique("cliflags");
+    let fake = FakeX::with_keys(
+        Scenario::Ok {
+            access_level: Some("read-write"),
+        },
+        &keys,
+    )
+    .await;
+    let out = output(command(&[
+        "validate",
+        "--json",
+        "--twitter-api-url",
+        &fake.url,
+        "--api-key",
+        &keys.api_key,
+        "--api-secret",
+        &keys.api_secret,
+        "--access-token",
+        &keys.access_token,
+        "--access-token-secret",
+        &keys.access_token_secret,
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--json prints the report");
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["access_level"], "read-write");
+}
+
+#[tokio::test]
+async fn validate_exits_1_for_refused_keys() {
+    let keys = Keys::unique("clibad");
+    let fake = FakeX::with_keys(Scenario::Unauthorized, &keys).await;
+    let out = output(validate(&fake.url, &keys)).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("INVALID"), "{stdout}");
+    assert!(stdout.contains("invalid_credentials"), "{stdout}");
+}
+
+#[tokio::test]
+async fn validate_exits_2_when_x_cannot_be_reached() {
+    let keys = Keys::unique("cliunreach");
+    let out = output(validate(&FakeX::refusing_url(), &keys)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("Could not decide"));
+}
+
+#[tokio::test]
+async fn validate_exits_2_without_all_four_keys() {
+    let keys = Keys::unique("climissing");
+    let mut command = validate("http://127.0.0.1:9", &keys);
+    command.env_remove("TWITTER_ACCESS_TOKEN_SECRET");
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--access-token-secret"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_for_a_running_service_and_1_otherwise() {
+    let app = TestApp::spawn(&[]).await;
+    let out = output(command(&["healthcheck", &app.base_url])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = output(command(&["healthcheck", &FakeX::refusing_url()])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unhealthy"));
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let data_dir = data_dir.path().to_str().unwrap();
+    for (args, setting) in [
+        (vec!["--listen-addr", "nowhere"], "LISTEN_ADDR"),
+        (vec!["--log-format", "xml"], "LOG_FORMAT"),
+        (vec!["--validate-timeout", "soon"], "VALIDATE_TIMEOUT"),
+        (vec!["--validate-cache-ttl", "0"], "VALIDATE_CACHE_TTL"),
+        (vec!["--twitter-api-url", "api.x.com"], "TWITTER_API_URL"),
+        (vec!["--api-key", "too-short"], "API_KEY"),
+    ] {
+        let mut argv = vec!["--data-dir", data_dir, "--listen-addr", "127.0.0.1:0"];
+        if args[0] == "--listen-addr" {
+            argv.truncate(2);
+        }
+        argv.extend(args.iter().copied());
+        let out = output(command(&argv)).await;
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(setting), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // The same through the environment.
+    let mut command = command(&["--data-dir", data_dir]);
+    command.env("LISTEN_ADDR", "nowhere");
+    let out = output(command).await;
+    assert!(!out.status.success());
+    assert_eq!(text(&out.stderr).lines().count(), 1);
+    assert!(text(&out.stderr).contains("LISTEN_ADDR"));
+}
+
+#[tokio::test]
+async fn help_lists_every_setting() {
+    let out = output(command(&["--help"])).await;
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for setting in [
+        "LISTEN_ADDR",
+        "API_KEY",
+        "DATA_DIR",
+        "TWITTER_API_URL",
+        "VALIDATE_TIMEOUT",
+        "VALIDATE_CACHE_TTL",
+        "LOG_FORMAT",
+        "SECRET",
+    ] {
+        assert!(
+            help.contains(setting),
+            "--help does not list {setting}:\n{help}"
+        );
+    }
+    for command in ["validate", "healthcheck", "openapi"] {
+        assert!(help.contains(command), "--help does not list {command}");
+    }
+    let out = output(command(&["validate", "--help"])).await;
+    let help = text(&out.stdout);
+    for setting in [
+        "TWITTER_API_KEY",
+        "TWITTER_API_SECRET",
+        "TWITTER_ACCESS_TOKEN",
+        "TWITTER_ACCESS_TOKEN_SECRET",
+    ] {
+        assert!(
+            help.contains(setting),
+            "validate --help does not list {setting}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn openapi_prints_the_generated_spec() {
+    let out = output(command(&["openapi"])).await;
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let generated: serde_json::Value =
+        serde_json::from_str(&tracardi_twitter::openapi().to_pretty_json().unwrap()).unwrap();
+    assert_eq!(printed, generated);
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+    listener.local_addr().unwrap().port()
+}
+
+/// Polls `/health` until the service answers, failing if it exits or the deadline passes.
+async fn wait_until_healthy(child: &mut tokio::process::Child, base_url: &str) {
+    let client = crate::support::client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the service exited before it was healthy: {status}");
+        }
+        let healthy = client
+            .get(format!("{base_url}/health"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if healthy {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service was not healthy within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts `tracardi-twitter` with only DATA_DIR and LISTEN_ADDR, waits until it is healthy,
+/// then stops it with SIGTERM and returns its exit status and standard error.
+async fn serve_once(data_dir: &str) -> (std::process::ExitStatus, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut command = command(&[]);
+    command
+        .env("DATA_DIR", data_dir)
+        .env("LISTEN_ADDR", &addr)
+        .env("LOG_FORMAT", "json")
+        .env("TWITTER_API_URL", "http://127.0.0.1:9")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("the binary starts");
+    wait_until_healthy(&mut child, &format!("http://{addr}")).await;
+    let pid = child.id().expect("a running child").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("the kill command (procps) is needed to send SIGTERM");
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the service stops within 20 s of SIGTERM")
+        .unwrap();
+    (out.status, text(&out.stderr))
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_runs_without_configuration_keeps_its_keys_and_stops_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    let data_dir = tempfile::tempdir().unwrap();
+    let dir = data_dir.path().to_str().unwrap();
+
+    let (status, stderr) = serve_once(dir).await;
+    assert!(
+        status.success(),
+        "SIGTERM is a clean stop: {status}\n{stderr}"
+    );
+    assert!(stderr.contains("generated a new API key"), "{stderr}");
+    let keys_file = std::fs::read_dir(data_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("api_key")))
+        .expect("a file with the generated keys in DATA_DIR");
+    let mode = std::fs::metadata(&keys_file).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "{} is readable by others: {mode:o}",
+        keys_file.display()
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&keys_file).unwrap()).unwrap();
+    let api_key = stored["api_key"].as_str().unwrap().to_owned();
+    let secret = stored["secret"].as_str().unwrap().to_owned();
+    assert!(api_key.len() >= 32);
+    assert!(
+        !stderr.contains(&api_key) && !stderr.contains(&secret),
+        "a key was logged"
+    );
+
+    // The second start reuses the stored keys.
+    let (status, stderr) = serve_once(dir).await;
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("generated a new API key"), "{stderr}");
+    assert!(stderr.contains("read from the stored file"), "{stderr}");
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&keys_file).unwrap()).unwrap();
+    assert_eq!(again, stored);
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary: the real service on 127.0.0.1:0 against a fake X.
+
+mod auth;
+mod callback;
+mod cli;
+mod crash;
+mod fake_tracardi;
+mod fake_x;
+mod leak;
+mod ops;
+mod support;
+mod validate;

@@ -1,0 +1,213 @@
+//! Starting the real service on 127.0.0.1:0, and capturing everything it logs.
+
+use clap::Parser;
+use secrecy::ExposeSecret;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tempfile::TempDir;
+use tracardi_twitter::config::{LogFormat, ServeArgs};
+
+/// The service's API key and secret in tests (the key must have at least 32 characters).
+pub const API_KEY: &str = "test-api-key-0123456789abcdef-0123456789";
+pub const SECRET: &str = "test-secret-fedcba9876543210";
+
+/// Where no X ever answers: tests that do not script a fake must not reach the internet.
+const NO_X: &str = "http://127.0.0.1:9";
+
+/// Parses the service's settings exactly as `main` does (flags, with the env fallback).
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Everything logged by every test of this binary, in JSON lines.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static INIT: OnceLock<()> = OnceLock::new();
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs, once, the service's own JSON log set-up writing into the capture buffer, at
+/// `debug` for every crate so that nothing a dependency says escapes the leak test. Every
+/// helper that starts something calls it first, so that the environment is set before any
+/// test thread reads it.
+pub fn init() {
+    INIT.get_or_init(|| {
+        // SAFETY: this runs once, before any test starts a server, a client or a process (all
+        // of them call `init` first and wait on the OnceLock while it runs), so no other thread
+        // reads the environment at the same time.
+        unsafe { std::env::set_var("RUST_LOG", "debug") };
+        assert!(
+            tracardi_twitter::telemetry::init(LogFormat::Json, || Capture),
+            "another subscriber was installed first"
+        );
+        tracardi_twitter::install_crypto_provider();
+    });
+}
+
+/// Everything logged so far, by every test.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+/// A client for talking to local servers: no proxy (a proxy setting must not send tests away).
+pub fn client() -> reqwest::Client {
+    init();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a test client")
+}
+
+/// The running service.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+    pub api_key: String,
+    pub secret: String,
+    /// The bearer token from `GET /api-key/{key}`.
+    pub token: String,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<Result<(), tracardi_twitter::RunError>>>,
+    _data_dir: TempDir,
+}
+
+impl TestApp {
+    /// Starts the service with these settings added to the test defaults (a free port, a fresh
+    /// DATA_DIR, fixed API_KEY and SECRET, an X that refuses connections, JSON logs); a flag
+    /// given in `extra_args` replaces its default.
+    pub async fn spawn(extra_args: &[&str]) -> TestApp {
+        init();
+        let data_dir = tempfile::tempdir().expect("a temporary DATA_DIR");
+        let data_dir_arg = data_dir
+            .path()
+            .to_str()
+            .expect("UTF-8 temp path")
+            .to_owned();
+        let defaults = [
+            ("--listen-addr", "127.0.0.1:0"),
+            ("--data-dir", data_dir_arg.as_str()),
+            ("--api-key", API_KEY),
+            ("--secret", SECRET),
+            ("--twitter-api-url", NO_X),
+            ("--log-format", "json"),
+        ];
+        let mut argv = vec!["tracardi-twitter"];
+        for (flag, value) in defaults {
+            let given = extra_args
+                .iter()
+                .any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
+            if !given {
+                argv.extend([flag, value]);
+            }
+        }
+        argv.extend_from_slice(extra_args);
+        let args = Cli::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("test settings {argv:?} do not parse: {e}"))
+            .serve;
+        let (config, _source) = args
+            .check()
+            .unwrap_or_else(|e| panic!("test settings {argv:?} are refused: {e}"));
+        let api_key = config.api_key.expose_secret().to_owned();
+        let secret = config.secret.expose_secret().to_owned();
+        let listener = tokio::net::TcpListener::bind(config.listen_addr)
+            .await
+            .expect("binding 127.0.0.1:0");
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(tracardi_twitter::run(config, listener, async move {
+            // A dropped sender (the TestApp went away) stops the server too.
+            let _ = stop.await;
+        }));
+
+        let client = client();
+        let response = client
+            .get(format!("{base_url}/api-key/{api_key}"))
+            .send()
+            .await
+            .expect("GET /api-key answers");
+        assert_eq!(response.status(), 200, "GET /api-key/{{key}}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let token = body["access_token"]
+            .as_str()
+            .expect("access_token in /api-key's answer")
+            .to_owned();
+        TestApp {
+            base_url,
+            api_key,
+            secret,
+            token,
+            client,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `POST /validate` with the bearer token and this JSON body.
+    pub async fn validate(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.validate_at("/validate", body).await
+    }
+
+    /// `POST <path>` (e.g. `/validate?refresh=true`) with the bearer token and this JSON body.
+    pub async fn validate_at(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /validate answers")
+    }
+
+    /// Asks the server to stop and waits until it has finished its requests in flight.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let server = self.server.take().expect("not shut down twice");
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stops within 10 s of being asked")
+            .expect("the server task did not panic")
+            .expect("the server stopped cleanly");
+    }
+}
+
+/// Reads a JSON body, failing the test with the status and text when it is not JSON.
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    let status = response.status();
+    let text = response.text().await.expect("a readable body");
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{status}: body is not JSON ({e}): {text}"))
+}
+
+/// The response's content type, or "".
+pub fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
