@@ -239,6 +239,21 @@ pub fn page(title: &str, message: &str, detail: Option<&str>) -> String {
     )
 }
 
+/// A page with one link (e.g. "Start again"); the link is a relative URL of this service.
+pub fn page_with_link(title: &str, message: &str, link_text: &str, href: &str) -> String {
+    let link = format!("<a href=\"{}\">{}</a>", html_escape(href), html_escape(link_text));
+    page(title, message, None).replace("</body>", &format!("<p>{link}</p></body>"))
+}
+
+/// The page for a connected account.
+pub fn connected_page(username: &str) -> String {
+    page(
+        "Twitter account connected",
+        &format!("Your Twitter account @{username} is connected. You can close this window."),
+        None,
+    )
+}
+
 /// The page for a recorded redirect.
 pub fn recorded_page(redirect: &Redirect) -> String {
     match redirect.outcome {

@@ -46,6 +46,8 @@ pub struct ServeArgs {
     pub twitter: TwitterArgs,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Origins allowed to call the service from a browser (Tracardi's GUI), comma separated,
     /// e.g. `http://localhost:8787`; `*` allows any.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
@@ -150,6 +152,140 @@ impl DeliveryArgs {
     }
 }
 
+/// The "Connect Twitter" flows that this service runs itself (`GET /authorize`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnectArgs {
+    /// This service's externally visible base URL; the Callback URI registered at X is
+    /// `{PUBLIC_URL}/callback`.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// OAuth 1.0a: the app's API Key (Consumer Keys).
+    #[arg(long, env = "TWITTER_CONSUMER_KEY", hide_env_values = true)]
+    pub twitter_consumer_key: Option<String>,
+    /// OAuth 1.0a: the app's API Key Secret (Consumer Keys).
+    #[arg(long, env = "TWITTER_CONSUMER_SECRET", hide_env_values = true)]
+    pub twitter_consumer_secret: Option<String>,
+    /// OAuth 2.0: the app's Client ID.
+    #[arg(long, env = "TWITTER_CLIENT_ID", hide_env_values = true)]
+    pub twitter_client_id: Option<String>,
+    /// OAuth 2.0: the Client Secret of a confidential client (Web App, Automated App or bot).
+    #[arg(long, env = "TWITTER_CLIENT_SECRET", hide_env_values = true)]
+    pub twitter_client_secret: Option<String>,
+    /// OAuth 2.0 scopes, space separated.
+    #[arg(long, env = "TWITTER_SCOPES", default_value = "tweet.read users.read")]
+    pub twitter_scopes: String,
+    /// X's OAuth 1.0a authorize page.
+    #[arg(long, env = "TWITTER_AUTHORIZE_URL", default_value = "https://api.x.com/oauth/authorize")]
+    pub twitter_authorize_url: String,
+    /// X's OAuth 2.0 authorize page.
+    #[arg(long, env = "TWITTER_OAUTH2_AUTHORIZE_URL", default_value = "https://x.com/i/oauth2/authorize")]
+    pub twitter_oauth2_authorize_url: String,
+    /// Origins that `return_to` may point at, comma separated, e.g. `https://shop.example`.
+    #[arg(long, env = "RETURN_TO_ALLOWLIST", default_value = "")]
+    pub return_to_allowlist: String,
+    /// How long a started authorization waits for the visitor to come back.
+    #[arg(long, env = "AUTHORIZE_TTL", default_value = "10m")]
+    pub authorize_ttl: String,
+}
+
+/// OAuth 1.0a app keys for the connect flow.
+#[derive(Clone)]
+pub struct OAuth1App {
+    pub consumer_key: SecretString,
+    pub consumer_secret: SecretString,
+    pub authorize_url: String,
+}
+
+/// OAuth 2.0 client for the connect flow.
+#[derive(Clone)]
+pub struct OAuth2Client {
+    pub client_id: SecretString,
+    pub client_secret: Option<SecretString>,
+    pub scopes: String,
+    pub authorize_url: String,
+}
+
+impl std::fmt::Debug for OAuth1App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth1App").field("authorize_url", &self.authorize_url).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OAuth2Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2Client")
+            .field("confidential", &self.client_secret.is_some())
+            .field("scopes", &self.scopes)
+            .field("authorize_url", &self.authorize_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the connect flows need; a flow whose settings are missing is `None`.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    /// Without a trailing slash.
+    pub public_url: Option<String>,
+    pub oauth1: Option<OAuth1App>,
+    pub oauth2: Option<OAuth2Client>,
+    /// Origins (`scheme://host[:port]`) that `return_to` may point at.
+    pub return_to_allowlist: Vec<String>,
+    pub ttl: Duration,
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl ConnectArgs {
+    pub fn check(&self) -> Result<ConnectConfig, ConfigError> {
+        let public_url = match non_empty(&self.public_url) {
+            Some(url) => Some(parse_base_url("PUBLIC_URL", url)?),
+            None => None,
+        };
+        let authorize_url = parse_base_url("TWITTER_AUTHORIZE_URL", &self.twitter_authorize_url)?;
+        let oauth2_authorize_url = parse_base_url("TWITTER_OAUTH2_AUTHORIZE_URL", &self.twitter_oauth2_authorize_url)?;
+        let oauth1 = match (non_empty(&self.twitter_consumer_key), non_empty(&self.twitter_consumer_secret)) {
+            (Some(key), Some(secret)) => Some(OAuth1App {
+                consumer_key: key.into(),
+                consumer_secret: secret.into(),
+                authorize_url,
+            }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::new("TWITTER_CONSUMER_SECRET", "is required with TWITTER_CONSUMER_KEY")),
+            (None, Some(_)) => return Err(ConfigError::new("TWITTER_CONSUMER_KEY", "is required with TWITTER_CONSUMER_SECRET")),
+        };
+        let scopes = self.twitter_scopes.split_whitespace().collect::<Vec<_>>().join(" ");
+        if scopes.is_empty() {
+            return Err(ConfigError::new("TWITTER_SCOPES", "must name at least one scope, e.g. tweet.read users.read"));
+        }
+        let oauth2 = match (non_empty(&self.twitter_client_id), non_empty(&self.twitter_client_secret)) {
+            (Some(id), secret) => Some(OAuth2Client {
+                client_id: id.into(),
+                client_secret: secret.map(SecretString::from),
+                scopes,
+                authorize_url: oauth2_authorize_url,
+            }),
+            (None, Some(_)) => return Err(ConfigError::new("TWITTER_CLIENT_ID", "is required with TWITTER_CLIENT_SECRET")),
+            (None, None) => None,
+        };
+        let return_to_allowlist = if self.return_to_allowlist.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse_origins(&self.return_to_allowlist)
+                .map_err(|e| ConfigError::new("RETURN_TO_ALLOWLIST", e.problem))?
+                .ok_or_else(|| ConfigError::new("RETURN_TO_ALLOWLIST", "`*` is not allowed: list the origins return_to may point at"))?
+        };
+        Ok(ConnectConfig {
+            public_url,
+            oauth1,
+            oauth2,
+            return_to_allowlist,
+            ttl: parse_duration("AUTHORIZE_TTL", &self.authorize_ttl)?,
+        })
+    }
+}
+
 /// Where browsers go after a callback, when not to the built-in pages.
 #[derive(Debug, Clone, Default)]
 pub struct CallbackConfig {
@@ -202,6 +338,7 @@ pub struct Config {
     pub callback: CallbackConfig,
     /// None: any origin.
     pub cors_allowed_origins: Option<Vec<String>>,
+    pub connect: ConnectConfig,
 }
 
 impl TwitterArgs {
@@ -254,6 +391,7 @@ impl ServeArgs {
             denied_url: optional_url("CALLBACK_DENIED_URL", self.callback_denied_url.as_deref())?,
         };
         let cors_allowed_origins = parse_origins(&self.cors_allowed_origins)?;
+        let connect = self.connect.check()?;
         let (api_key, secret, source) = self.keys()?;
         Ok((
             Config {
@@ -267,6 +405,7 @@ impl ServeArgs {
                 delivery,
                 callback,
                 cors_allowed_origins,
+                connect,
             },
             source,
         ))

@@ -6,9 +6,11 @@
 pub mod auth;
 pub mod callback;
 pub mod config;
+pub mod connect;
 pub mod delivery;
 pub mod error;
 pub mod http;
+// pub mod microservice;
 pub mod oauth1;
 pub mod random;
 pub mod store;
@@ -30,7 +32,10 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
     let client = twitter::client::XClient::new(&config.twitter);
     let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
         .map_err(|e| format!("DATA_DIR: {e}"))?;
+    let outbox: Arc<dyn store::Outbox> = Arc::new(outbox);
+    let connect = connect::Connect::new(client.clone(), outbox.clone(), config.connect.clone(), &config.secret);
     Ok(http::AppState {
+        connect: Arc::new(connect),
         auth: auth::Authenticator::new(config.api_key.clone(), config.secret.clone()),
         validator: Arc::new(validation::Validator::new(
             client.clone(),
@@ -38,7 +43,7 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
         )),
         x: client,
         cors_allowed_origins: config.cors_allowed_origins.clone(),
-        outbox: Arc::new(outbox),
+        outbox,
         delivery: delivery::DeliveryMonitor::new(config.delivery.is_some()),
         callback: config.callback.clone(),
         // A validation may wait VALIDATE_TIMEOUT for X; leave room for that and a slow upload.

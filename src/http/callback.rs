@@ -1,7 +1,8 @@
 //! `GET /callback`: browsers coming back from X. Recorded durably, then answered.
 
 use super::AppState;
-use crate::callback::{NotARedirect, Outcome, Redirect, page, recorded_page};
+use crate::callback::{NotARedirect, Outcome, Redirect, connected_page, page, recorded_page};
+use crate::connect::Finished;
 use crate::store::{Appended, now_millis};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
@@ -39,6 +40,13 @@ async fn callback(State(state): State<AppState>, uri: Uri) -> Response {
         Ok(redirect) => redirect,
         Err(reason) => return not_a_redirect(&reason),
     };
+    // A flow this service started itself: exchange, and record the account.
+    if let Some(finished) = state.connect.finish(&redirect).await {
+        return match finished {
+            Ok(finished) => record_connected(&state, finished).await,
+            Err(e) => super::authorize::connect_error_page(e),
+        };
+    }
     let event = redirect.to_event(now_millis());
     let event_id = event.id.clone();
     match state.outbox.append(event).await {
@@ -63,6 +71,41 @@ async fn callback(State(state): State<AppState>, uri: Uri) -> Response {
                 ),
             )
         }
+    }
+}
+
+async fn record_connected(state: &AppState, finished: Finished) -> Response {
+    let event_id = finished.event.id.clone();
+    let event_type = finished.event.event_type.clone();
+    if let Err(e) = state.outbox.append(finished.event).await {
+        tracing::error!(%event_id, error = %e, "connect event could not be stored");
+        return super::authorize::connect_error_page(crate::connect::ConnectError::Store(e.to_string()));
+    }
+    state.delivery.wake();
+    tracing::info!(%event_id, %event_type, "connect flow finished");
+    let (word, page) = match (&finished.outcome, &finished.username) {
+        (Outcome::Granted, Some(username)) => ("connected", connected_page(username)),
+        (Outcome::Granted, None) => ("connected", connected_page("?")),
+        (Outcome::Denied, _) => (
+            "denied",
+            page(
+                "Authorization refused",
+                "You refused the app access to your Twitter account; nothing was connected. You can close this window.",
+                None,
+            ),
+        ),
+    };
+    match finished.return_to.as_deref().and_then(|r| url::Url::parse(r).ok()) {
+        Some(mut target) => {
+            // The site learns the outcome without a secret: `twitter=connected` or `denied`.
+            target.query_pairs_mut().append_pair("twitter", word);
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(location) = HeaderValue::from_str(target.as_str()) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            protect(response)
+        }
+        None => html(StatusCode::OK, page),
     }
 }
 

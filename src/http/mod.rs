@@ -2,7 +2,9 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod authorize;
 pub mod callback;
+// pub mod microservice; (waits for tracardi::template and twitter::text)
 pub mod ops;
 pub mod outbox;
 pub mod resource;
@@ -34,6 +36,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub validator: Arc<Validator>,
     pub outbox: Arc<dyn Outbox>,
+    pub connect: Arc<crate::connect::Connect>,
     pub delivery: DeliveryMonitor,
     pub callback: CallbackConfig,
     /// Browser origins allowed by CORS; None: any.
@@ -71,6 +74,7 @@ impl FromRef<AppState> for Arc<Validator> {
         (name = "tracardi", description = "Tracardi's microservice protocol"),
         (name = "validation", description = "Checking the four keys against X"),
         (name = "callback", description = "X's browser redirects, stored and delivered to Tracardi"),
+        (name = "connect", description = "\"Connect Twitter\" flows run by this service"),
         (name = "operations", description = "Health, readiness and this specification")
     )
 )]
@@ -94,7 +98,9 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(resource::routes())
         .merge(validate::routes())
+        // .merge(microservice::routes())
         .merge(callback::routes())
+        .merge(authorize::routes())
         .merge(outbox::routes())
         .merge(ops::routes())
 }

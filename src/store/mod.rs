@@ -56,6 +56,22 @@ pub struct OutboxCounts {
     pub oldest_pending_created: Option<Millis>,
 }
 
+/// What `take_pending` found under a key. The context (flow, profile, session, return_to) is
+/// not secret and is kept after use, so an expired or replayed link can offer to start again.
+#[derive(Debug)]
+pub enum Taken {
+    /// Waiting, now taken: it will not be found again.
+    Pending {
+        context: serde_json::Value,
+        secret: secrecy::SecretString,
+    },
+    /// Taken before: a replay.
+    Used { context: serde_json::Value },
+    /// Waited longer than its time to live.
+    Expired { context: serde_json::Value },
+    Unknown,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the event store failed: {0}")]
@@ -111,6 +127,21 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
 
     async fn counts(&self) -> Result<OutboxCounts, StoreError>;
 
-    /// Forgets delivered events created before `before` (they were kept to spot late repeats).
+    /// Forgets delivered events created before `before` (they were kept to spot late repeats),
+    /// and used or expired authorizations that expired before it.
     async fn prune_delivered(&self, before: Millis) -> Result<u64, StoreError>;
+
+    /// Keeps a started authorization under `key` until `expires`. `secret` is the request-token
+    /// secret or the PKCE verifier.
+    async fn put_pending(
+        &self,
+        key: String,
+        context: serde_json::Value,
+        secret: secrecy::SecretString,
+        expires: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the authorization under `key`: it works once. The secret is removed before it is
+    /// returned, so a second take finds it used.
+    async fn take_pending(&self, key: String, now: Millis) -> Result<Taken, StoreError>;
 }

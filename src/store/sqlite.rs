@@ -5,7 +5,8 @@
 //! share one fsync (group commit) instead of paying one each. Nobody is answered before the
 //! commit that holds their change is on disk.
 
-use super::{Appended, Millis, NewEvent, Outbox, OutboxCounts, StoreError, StoredEvent};
+use super::{Appended, Millis, NewEvent, Outbox, OutboxCounts, StoreError, StoredEvent, Taken};
+use secrecy::{ExposeSecret, SecretString};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
@@ -35,6 +36,14 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT
     );
     CREATE INDEX events_due ON events (state, due_ms, seq);",
+    // 2: started "Connect Twitter" authorizations, and what is left of used ones.
+    "CREATE TABLE pending_authorizations (
+        key TEXT PRIMARY KEY,
+        context_json TEXT NOT NULL,
+        secret TEXT,
+        expires_ms INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -55,6 +64,8 @@ enum Command {
     NextDue(Reply<Option<Millis>>),
     Counts(Reply<OutboxCounts>),
     Prune(Millis, Reply<u64>),
+    PutPending(String, String, SecretString, Millis, Reply<()>),
+    TakePending(String, Millis, Reply<Taken>),
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +83,7 @@ impl SqliteOutbox {
         let path = data_dir.join(FILE_NAME);
         let mut conn = Connection::open(&path)
             .map_err(|e| backend(format!("opening {}: {e}", path.display())))?;
+        owner_only(&path).map_err(|e| backend(format!("restricting {}: {e}", path.display())))?;
         prepare(&mut conn).map_err(|e| backend(format!("preparing {}: {e}", path.display())))?;
         let (commands, queue) = mpsc::channel(4096);
         std::thread::Builder::new()
@@ -94,6 +106,17 @@ impl SqliteOutbox {
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
+}
+
+/// The file holds one-time secrets of started authorizations: readable by its owner only.
+/// SQLite gives its -wal and -shm files the database file's permissions.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 fn backend(message: String) -> StoreError {
@@ -204,15 +227,66 @@ fn execute(tx: &Transaction, command: Command) -> Answer {
             ),
         ),
         Command::Counts(reply) => answer(reply, counts(tx)),
-        Command::Prune(before, reply) => answer(
+        Command::Prune(before, reply) => answer(reply, prune(tx, before)),
+        Command::PutPending(key, context, secret, expires, reply) => answer(
             reply,
             tx.execute(
-                "DELETE FROM events WHERE state = 'delivered' AND created_ms < ?1",
-                params![before],
+                "INSERT OR REPLACE INTO pending_authorizations (key, context_json, secret, expires_ms, used)
+                 VALUES (?1, ?2, ?3, ?4, 0)",
+                params![key, context, secret.expose_secret(), expires],
             )
-            .map(|n| n as u64),
+            .map(|_| ()),
         ),
+        Command::TakePending(key, now, reply) => answer(reply, take_pending(tx, &key, now)),
     }
+}
+
+fn prune(tx: &Transaction, before: Millis) -> rusqlite::Result<u64> {
+    let events = tx.execute(
+        "DELETE FROM events WHERE state = 'delivered' AND created_ms < ?1",
+        params![before],
+    )?;
+    let authorizations = tx.execute(
+        "DELETE FROM pending_authorizations WHERE expires_ms < ?1",
+        params![before],
+    )?;
+    Ok((events + authorizations) as u64)
+}
+
+fn take_pending(tx: &Transaction, key: &str, now: Millis) -> rusqlite::Result<Taken> {
+    let row = tx
+        .query_row(
+            "SELECT context_json, secret, expires_ms, used FROM pending_authorizations WHERE key = ?1",
+            params![key],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, Millis>(2)?,
+                    row.get::<_, bool>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((context, secret, expires, used)) = row else {
+        return Ok(Taken::Unknown);
+    };
+    let context = serde_json::from_str(&context).unwrap_or(serde_json::Value::Null);
+    if used {
+        return Ok(Taken::Used { context });
+    }
+    // Removed before it is used: whatever happens next, it cannot be used twice.
+    tx.execute(
+        "UPDATE pending_authorizations SET used = 1, secret = NULL WHERE key = ?1",
+        params![key],
+    )?;
+    Ok(match secret {
+        Some(secret) if expires > now => Taken::Pending {
+            context,
+            secret: secret.into(),
+        },
+        _ => Taken::Expired { context },
+    })
 }
 
 fn fail(command: Command, message: &str) {
@@ -230,6 +304,8 @@ fn fail(command: Command, message: &str) {
             send(r, message)
         }
         Command::NextDue(r) => send(r, message),
+        Command::PutPending(_, _, _, _, r) => send(r, message),
+        Command::TakePending(_, _, r) => send(r, message),
         Command::Counts(r) => send(r, message),
     }
 }
@@ -433,6 +509,18 @@ impl Outbox for SqliteOutbox {
     async fn prune_delivered(&self, before: Millis) -> Result<u64, StoreError> {
         self.call(|r| Command::Prune(before, r)).await
     }
+    async fn put_pending(
+        &self,
+        key: String,
+        context: serde_json::Value,
+        secret: SecretString,
+        expires: Millis,
+    ) -> Result<(), StoreError> {
+        self.call(|r| Command::PutPending(key, context.to_string(), secret, expires, r)).await
+    }
+    async fn take_pending(&self, key: String, now: Millis) -> Result<Taken, StoreError> {
+        self.call(|r| Command::TakePending(key, now, r)).await
+    }
 }
 
 #[cfg(test)]
@@ -531,6 +619,32 @@ mod tests {
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.pending, counts.delivering), (2, 0));
         assert!(store.claim_oldest(10, 100).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn pending_authorizations_work_once_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteOutbox::open(dir.path()).unwrap();
+        let context = json!({"flow": "oauth2", "profile_id": "p1"});
+        store.put_pending("k1".into(), context.clone(), "verifier".to_owned().into(), 100).await.unwrap();
+        store.put_pending("k2".into(), context.clone(), "old".to_owned().into(), 100).await.unwrap();
+        match store.take_pending("k1".into(), 50).await.unwrap() {
+            Taken::Pending { context: c, secret } => {
+                assert_eq!(c, context);
+                assert_eq!(secret.expose_secret(), "verifier");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(store.take_pending("k1".into(), 50).await.unwrap(), Taken::Used { .. }));
+        assert!(matches!(store.take_pending("k2".into(), 100).await.unwrap(), Taken::Expired { .. }));
+        assert!(matches!(store.take_pending("k3".into(), 0).await.unwrap(), Taken::Unknown));
+        assert_eq!(store.prune_delivered(101).await.unwrap(), 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the store holds secrets");
+        }
     }
 
     #[tokio::test]

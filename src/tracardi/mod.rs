@@ -2,3 +2,5 @@
 
 pub mod form;
 pub mod track;
+pub mod plugin;
+pub mod template;

@@ -24,6 +24,7 @@ pub struct XClient {
 
 impl XClient {
     pub fn new(config: &TwitterConfig) -> Self {
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             // The signature covers the host: following a redirect would resend it elsewhere.
             .redirect(reqwest::redirect::Policy::none())
@@ -67,6 +68,58 @@ impl XClient {
         self.send(request).await
     }
 
+    /// OAuth 1.0a step 1: `POST /oauth/request_token` with `oauth_callback`, signed with the
+    /// consumer keys only.
+    pub async fn request_token(&self, keys: oauth1::Keys<'_>, callback: &str) -> Result<XAnswer, TransportError> {
+        let url = self.url("/oauth/request_token");
+        let authorization = header_for("POST", &url, keys, &[("oauth_callback", callback)]);
+        self.send(self.http.post(&url).header("authorization", authorization)).await
+    }
+
+    /// OAuth 1.0a step 3: `POST /oauth/access_token` with the verifier, signed with the request
+    /// token and its secret.
+    pub async fn access_token(&self, keys: oauth1::Keys<'_>, verifier: &str) -> Result<XAnswer, TransportError> {
+        let url = self.url("/oauth/access_token");
+        let authorization = header_for("POST", &url, keys, &[("oauth_verifier", verifier)]);
+        self.send(self.http.post(&url).header("authorization", authorization)).await
+    }
+
+    /// OAuth 2.0: `POST /2/oauth2/token`, exchanging a code and its PKCE verifier. A
+    /// confidential client authenticates with Basic; a public one sends `client_id` only.
+    pub async fn oauth2_token(
+        &self,
+        client_id: &str,
+        client_secret: Option<&str>,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<XAnswer, TransportError> {
+        let form = [
+            ("code", code),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", code_verifier),
+            ("client_id", client_id),
+        ];
+        let mut request = self.http.post(self.url("/2/oauth2/token")).form(&form);
+        if let Some(secret) = client_secret {
+            request = request.basic_auth(client_id, Some(secret));
+        }
+        self.send(request).await
+    }
+
+    /// `GET /2/users/me` with an OAuth 2.0 user token.
+    pub async fn users_me_bearer(&self, token: &str) -> Result<XAnswer, TransportError> {
+        self.send(self.http.get(self.url("/2/users/me")).bearer_auth(token)).await
+    }
+
+    /// `GET /2/users/me` signed with OAuth 1.0a keys.
+    pub async fn users_me_signed(&self, keys: oauth1::Keys<'_>) -> Result<XAnswer, TransportError> {
+        let url = self.url("/2/users/me");
+        let authorization = header_for("GET", &url, keys, &[]);
+        self.send(self.http.get(&url).header("authorization", authorization)).await
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<XAnswer, TransportError> {
         let exchange = async {
             let response = request.send().await?;
@@ -89,14 +142,18 @@ impl XClient {
 }
 
 fn signed_header(method: &str, url: &str, credentials: &Credentials) -> String {
+    header_for(method, url, credentials.keys(), &[])
+}
+
+fn header_for(method: &str, url: &str, keys: oauth1::Keys, extra: &[(&str, &str)]) -> String {
     oauth1::authorization_header(
         &oauth1::Request {
             method,
             url,
             form_body: None,
         },
-        credentials.keys(),
-        &[],
+        keys,
+        extra,
     )
     .expect("the configured API URL was checked at start")
 }

@@ -4,3 +4,4 @@ pub mod client;
 pub mod credentials;
 pub mod diagnosis;
 pub mod report;
+pub mod text;

@@ -1,0 +1,541 @@
+//! "Connect Twitter": the service runs OAuth 1.0a and OAuth 2.0 (PKCE) itself and records which
+//! Twitter account a visitor connected, on the visitor's Tracardi profile and session.
+//!
+//! One-time secrets (request-token secrets, PKCE verifiers, verifiers, codes, user tokens) stay
+//! inside the service: the pending ones in the store (so another replica can finish a flow),
+//! the others only in memory for the length of one exchange. User tokens are never stored.
+
+use crate::callback::{Flow, Outcome, Redirect, new_event};
+use crate::config::ConnectConfig;
+use crate::oauth1;
+use crate::store::{Millis, NewEvent, Outbox, StoreError, Taken, now_millis};
+use crate::twitter::client::{TransportError, XClient};
+use crate::twitter::diagnosis::XAnswer;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub const CONNECTED: &str = "twitter-account-connected";
+
+/// Fixes the event ids of connect flows: UUIDv5 names under this namespace.
+const ID_NAMESPACE: uuid::Uuid = uuid::uuid!("6a1c2f0e-4b7d-4e9a-8c35-0d9e2b7f1a42");
+
+/// Who the visitor is in Tracardi, and where to send them back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visitor {
+    pub profile_id: Option<String>,
+    pub session_id: Option<String>,
+    pub return_to: Option<String>,
+}
+
+/// Why a connect flow could not go on; each becomes a page for the visitor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// 404: the flow's settings are missing.
+    #[error("the {flow} flow is not configured: set {missing}")]
+    NotConfigured { flow: &'static str, missing: String },
+    /// 400: the request itself is wrong (e.g. `return_to` outside the allowlist).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400: the link was used already or has expired; the visitor may start again.
+    #[error("this authorization has expired or was already used")]
+    Stale { restart: String },
+    /// 400: a `state` that this service did not make.
+    #[error("the state does not come from this service")]
+    Forged,
+    /// 502/504: X refused or failed; `cause` is for the operator's log, `gateway_timeout` picks 504.
+    #[error("{cause}")]
+    Upstream { cause: String, gateway_timeout: bool },
+    #[error("{0}")]
+    Store(String),
+}
+
+impl From<StoreError> for ConnectError {
+    fn from(e: StoreError) -> Self {
+        ConnectError::Store(e.to_string())
+    }
+}
+
+/// A finished flow: the event to store and where the visitor goes.
+#[derive(Debug)]
+pub struct Finished {
+    pub event: NewEvent,
+    pub outcome: Outcome,
+    pub username: Option<String>,
+    pub return_to: Option<String>,
+}
+
+pub struct Connect {
+    x: XClient,
+    store: Arc<dyn Outbox>,
+    config: ConnectConfig,
+    state_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// RFC 7636 S256: `base64url(sha256(verifier))`, no padding.
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Parses X's form-encoded token answers (`oauth_token=…&oauth_token_secret=…`).
+fn form_fields(body: &[u8]) -> Map<String, Value> {
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect()
+}
+
+fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+/// A short description of a failed exchange for the operator's log. X's bodies never carry our
+/// secrets; we keep at most 300 characters of them.
+fn cause(step: &str, answer: &XAnswer) -> String {
+    let body = String::from_utf8_lossy(&answer.body);
+    let hint = if body.contains("415") || body.contains("Callback URL not approved") {
+        " (the callback URL is not registered: add {PUBLIC_URL}/callback to the app's Callback URI list)"
+    } else if body.contains("453") {
+        " (the app's plan does not include this endpoint)"
+    } else if answer.status == 401 {
+        " (X rejected the app's keys or the one-time code)"
+    } else {
+        ""
+    };
+    format!(
+        "{step}: X answered HTTP {}{hint}: {}",
+        answer.status,
+        body.chars().take(300).collect::<String>()
+    )
+}
+
+fn transport(step: &str, e: TransportError) -> ConnectError {
+    ConnectError::Upstream {
+        cause: format!("{step}: {e}"),
+        gateway_timeout: matches!(e, TransportError::Timeout(_)),
+    }
+}
+
+impl Connect {
+    pub fn new(x: XClient, store: Arc<dyn Outbox>, config: ConnectConfig, secret: &SecretString) -> Self {
+        // The state MAC key is derived from SECRET, so every replica recognises every state.
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("any key length");
+        mac.update(b"tracardi-twitter connect state v1");
+        Self {
+            x,
+            store,
+            config,
+            state_key: mac.finalize().into_bytes().into(),
+        }
+    }
+
+    fn callback_url(&self) -> Option<String> {
+        self.config.public_url.as_ref().map(|url| format!("{url}/callback"))
+    }
+
+    /// Checks the visitor's parameters: ids short and plain, `return_to` on an allowed origin.
+    pub fn check_visitor(&self, visitor: Visitor) -> Result<Visitor, ConnectError> {
+        for (name, value) in [("profile_id", &visitor.profile_id), ("session_id", &visitor.session_id)] {
+            if let Some(value) = value
+                && (value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+            {
+                return Err(ConnectError::BadRequest(format!(
+                    "{name} must be 1 to 128 characters without spaces (a Tracardi id)"
+                )));
+            }
+        }
+        if let Some(return_to) = &visitor.return_to {
+            let origin = url::Url::parse(return_to)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .map(|u| u.origin().ascii_serialization());
+            let allowed = origin.is_some_and(|o| self.config.return_to_allowlist.contains(&o));
+            if !allowed {
+                return Err(ConnectError::BadRequest(
+                    "return_to must be an absolute URL on an origin listed in RETURN_TO_ALLOWLIST".into(),
+                ));
+            }
+        }
+        Ok(visitor)
+    }
+
+    /// Starts a flow: returns the URL of X's authorize page to send the visitor to.
+    pub async fn start(&self, flow: Flow, visitor: Visitor) -> Result<String, ConnectError> {
+        let visitor = self.check_visitor(visitor)?;
+        match flow {
+            Flow::OAuth1 => self.start_oauth1(visitor).await,
+            Flow::OAuth2 => self.start_oauth2(visitor).await,
+        }
+    }
+
+    fn context(flow: Flow, visitor: &Visitor) -> Value {
+        json!({
+            "flow": flow.as_str(),
+            "profile_id": visitor.profile_id,
+            "session_id": visitor.session_id,
+            "return_to": visitor.return_to,
+        })
+    }
+
+    fn expires(&self) -> Millis {
+        now_millis() + self.config.ttl.as_millis() as Millis
+    }
+
+    async fn start_oauth1(&self, visitor: Visitor) -> Result<String, ConnectError> {
+        let (Some(app), Some(callback)) = (&self.config.oauth1, self.callback_url()) else {
+            return Err(ConnectError::NotConfigured {
+                flow: "oauth1",
+                missing: "TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET and PUBLIC_URL".into(),
+            });
+        };
+        let keys = oauth1::Keys {
+            consumer_key: app.consumer_key.expose_secret(),
+            consumer_secret: app.consumer_secret.expose_secret(),
+            token: None,
+            token_secret: None,
+        };
+        let step = "requesting an OAuth 1.0a request token";
+        let answer = self.x.request_token(keys, &callback).await.map_err(|e| transport(step, e))?;
+        let fields = form_fields(&answer.body);
+        let confirmed = text(&fields, "oauth_callback_confirmed").as_deref() == Some("true");
+        let (Some(token), Some(secret), 200, true) = (
+            text(&fields, "oauth_token"),
+            text(&fields, "oauth_token_secret"),
+            answer.status,
+            confirmed,
+        ) else {
+            let mut cause = cause(step, &answer);
+            if answer.status == 200 && !confirmed {
+                cause = format!("{step}: X did not confirm the callback (oauth_callback_confirmed is not true)");
+            }
+            return Err(ConnectError::Upstream {
+                cause,
+                gateway_timeout: false,
+            });
+        };
+        self.store
+            .put_pending(format!("oauth1:{token}"), Self::context(Flow::OAuth1, &visitor), secret.into(), self.expires())
+            .await?;
+        Ok(format!("{}?oauth_token={}", app.authorize_url, oauth1::encode(&token)))
+    }
+
+    async fn start_oauth2(&self, visitor: Visitor) -> Result<String, ConnectError> {
+        let (Some(client), Some(callback)) = (&self.config.oauth2, self.callback_url()) else {
+            return Err(ConnectError::NotConfigured {
+                flow: "oauth2",
+                missing: "TWITTER_CLIENT_ID and PUBLIC_URL".into(),
+            });
+        };
+        let verifier = crate::random::alphanumeric(64);
+        let state = self.new_state();
+        self.store
+            .put_pending(
+                format!("oauth2:{state}"),
+                Self::context(Flow::OAuth2, &visitor),
+                verifier.clone().into(),
+                self.expires(),
+            )
+            .await?;
+        let query = [
+            ("response_type", "code"),
+            ("client_id", client.client_id.expose_secret()),
+            ("redirect_uri", callback.as_str()),
+            ("scope", client.scopes.as_str()),
+            ("state", state.as_str()),
+            ("code_challenge", &pkce_challenge(&verifier)),
+            ("code_challenge_method", "S256"),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={}", oauth1::encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+        Ok(format!("{}?{query}", client.authorize_url))
+    }
+
+    /// An unguessable state that carries its own MAC: `{nonce}.{mac}`.
+    fn new_state(&self) -> String {
+        let nonce = crate::random::alphanumeric(32);
+        format!("{nonce}.{}", self.state_mac(&nonce))
+    }
+
+    fn state_mac(&self, nonce: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.state_key).expect("any key length");
+        mac.update(nonce.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether a state has the shape of ours, and if so whether its MAC is right.
+    fn state_kind(&self, state: &str) -> StateKind {
+        let Some((nonce, mac)) = state.split_once('.') else {
+            return StateKind::Foreign;
+        };
+        if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) || mac.len() != 43 {
+            return StateKind::Foreign;
+        }
+        let expected = self.state_mac(nonce);
+        if subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), mac.as_bytes()).into() {
+            StateKind::Ours
+        } else {
+            StateKind::Forged
+        }
+    }
+
+    /// Finishes a flow this service started. `None`: the redirect belongs to no flow of ours
+    /// (it is forwarded to Tracardi as it is).
+    pub async fn finish(&self, redirect: &Redirect) -> Option<Result<Finished, ConnectError>> {
+        let param = |name: &str| redirect.params.get(name).map(String::as_str);
+        let key = match redirect.flow {
+            Flow::OAuth1 => format!("oauth1:{}", param("oauth_token").or(param("denied"))?),
+            Flow::OAuth2 => {
+                let state = param("state")?;
+                match self.state_kind(state) {
+                    StateKind::Foreign => return None,
+                    StateKind::Forged => return Some(Err(ConnectError::Forged)),
+                    StateKind::Ours => format!("oauth2:{state}"),
+                }
+            }
+        };
+        let taken = match self.store.take_pending(key.clone(), now_millis()).await {
+            Ok(taken) => taken,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let (context, secret) = match taken {
+            // Not started here: an OAuth 1.0a token of someone else's flow.
+            Taken::Unknown if redirect.flow == Flow::OAuth1 => return None,
+            // A state of ours that the store no longer knows: it expired and was pruned.
+            Taken::Unknown => return Some(Err(self.stale(redirect.flow, &Value::Null))),
+            Taken::Used { context } | Taken::Expired { context } => {
+                return Some(Err(self.stale(redirect.flow, &context)));
+            }
+            Taken::Pending { context, secret } => (context, secret),
+        };
+        let visitor = Visitor {
+            profile_id: context["profile_id"].as_str().map(str::to_owned),
+            session_id: context["session_id"].as_str().map(str::to_owned),
+            return_to: context["return_to"].as_str().map(str::to_owned),
+        };
+        if redirect.outcome == Outcome::Denied {
+            let mut properties = Map::new();
+            properties.insert("flow".into(), redirect.flow.as_str().into());
+            for name in ["error", "error_description"] {
+                if let Some(value) = param(name) {
+                    properties.insert(name.into(), value.into());
+                }
+            }
+            return Some(Ok(Finished {
+                event: self.event(&key, "denied", crate::callback::DENIED, properties, &visitor),
+                outcome: Outcome::Denied,
+                username: None,
+                return_to: visitor.return_to,
+            }));
+        }
+        let account = match redirect.flow {
+            Flow::OAuth1 => self.exchange_oauth1(&key, &secret, param("oauth_verifier")?).await,
+            Flow::OAuth2 => self.exchange_oauth2(&secret, param("code")?).await,
+        };
+        Some(account.map(|account| {
+            let username = account.username.clone();
+            let mut properties = Map::new();
+            properties.insert("flow".into(), redirect.flow.as_str().into());
+            properties.insert("user_id".into(), account.id.into());
+            properties.insert("username".into(), account.username.into());
+            properties.insert("name".into(), account.name.into());
+            Finished {
+                event: self.event(&key, "connected", CONNECTED, properties, &visitor),
+                outcome: Outcome::Granted,
+                username: Some(username),
+                return_to: visitor.return_to,
+            }
+        }))
+    }
+
+    fn stale(&self, flow: Flow, context: &Value) -> ConnectError {
+        let mut restart = format!("/authorize?flow={}", flow.as_str());
+        for name in ["profile_id", "session_id", "return_to"] {
+            if let Some(value) = context[name].as_str() {
+                restart.push_str(&format!("&{name}={}", oauth1::encode(value)));
+            }
+        }
+        ConnectError::Stale { restart }
+    }
+
+    fn event(&self, key: &str, outcome: &str, event_type: &str, properties: Map<String, Value>, visitor: &Visitor) -> NewEvent {
+        let id = uuid::Uuid::new_v5(&ID_NAMESPACE, format!("{outcome}|{key}").as_bytes()).to_string();
+        new_event(id, event_type, properties, visitor.profile_id.clone(), visitor.session_id.clone(), now_millis())
+    }
+
+    /// Request token + verifier → user token → the account. The verifier is sent once.
+    async fn exchange_oauth1(&self, key: &str, request_secret: &SecretString, verifier: &str) -> Result<Account, ConnectError> {
+        let app = self.config.oauth1.as_ref().ok_or(ConnectError::NotConfigured {
+            flow: "oauth1",
+            missing: "TWITTER_CONSUMER_KEY and TWITTER_CONSUMER_SECRET".into(),
+        })?;
+        let request_token = key.trim_start_matches("oauth1:");
+        let step = "exchanging the OAuth 1.0a verifier for an access token";
+        let answer = self
+            .x
+            .access_token(
+                oauth1::Keys {
+                    consumer_key: app.consumer_key.expose_secret(),
+                    consumer_secret: app.consumer_secret.expose_secret(),
+                    token: Some(request_token),
+                    token_secret: Some(request_secret.expose_secret()),
+                },
+                verifier,
+            )
+            .await
+            .map_err(|e| transport(step, e))?;
+        let fields = form_fields(&answer.body);
+        let (200, Some(token), Some(token_secret)) =
+            (answer.status, text(&fields, "oauth_token"), text(&fields, "oauth_token_secret"))
+        else {
+            return Err(ConnectError::Upstream {
+                cause: cause(step, &answer),
+                gateway_timeout: false,
+            });
+        };
+        let token = SecretString::from(token);
+        let token_secret = SecretString::from(token_secret);
+        let step = "reading the connected account (GET /2/users/me)";
+        let answer = self
+            .x
+            .users_me_signed(oauth1::Keys {
+                consumer_key: app.consumer_key.expose_secret(),
+                consumer_secret: app.consumer_secret.expose_secret(),
+                token: Some(token.expose_secret()),
+                token_secret: Some(token_secret.expose_secret()),
+            })
+            .await
+            .map_err(|e| transport(step, e))?;
+        account(step, &answer)
+    }
+
+    /// Code + PKCE verifier → bearer token → the account. The code is sent once.
+    async fn exchange_oauth2(&self, verifier: &SecretString, code: &str) -> Result<Account, ConnectError> {
+        let (Some(client), Some(callback)) = (&self.config.oauth2, self.callback_url()) else {
+            return Err(ConnectError::NotConfigured {
+                flow: "oauth2",
+                missing: "TWITTER_CLIENT_ID and PUBLIC_URL".into(),
+            });
+        };
+        let step = "exchanging the OAuth 2.0 code for a token";
+        let answer = self
+            .x
+            .oauth2_token(
+                client.client_id.expose_secret(),
+                client.client_secret.as_ref().map(|s| s.expose_secret()),
+                code,
+                verifier.expose_secret(),
+                &callback,
+            )
+            .await
+            .map_err(|e| transport(step, e))?;
+        let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        let (200, Some(token)) = (answer.status, body["access_token"].as_str()) else {
+            return Err(ConnectError::Upstream {
+                cause: cause(step, &answer),
+                gateway_timeout: false,
+            });
+        };
+        let token = SecretString::from(token.to_owned());
+        let step = "reading the connected account (GET /2/users/me)";
+        let answer = self.x.users_me_bearer(token.expose_secret()).await.map_err(|e| transport(step, e))?;
+        account(step, &answer)
+    }
+}
+
+enum StateKind {
+    Ours,
+    Forged,
+    Foreign,
+}
+
+struct Account {
+    id: String,
+    username: String,
+    name: String,
+}
+
+fn account(step: &str, answer: &XAnswer) -> Result<Account, ConnectError> {
+    let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    let data = &body["data"];
+    match (answer.status, data["id"].as_str(), data["username"].as_str()) {
+        (200, Some(id), Some(username)) => Ok(Account {
+            id: id.to_owned(),
+            username: username.to_owned(),
+            name: data["name"].as_str().unwrap_or_default().to_owned(),
+        }),
+        _ => Err(ConnectError::Upstream {
+            cause: cause(step, answer),
+            gateway_timeout: false,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_rfc_7636_vector() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    fn connect(allow: &[&str]) -> Connect {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteOutbox::open(dir.path()).unwrap();
+        let config = ConnectConfig {
+            public_url: Some("https://tt.example".into()),
+            oauth1: None,
+            oauth2: None,
+            return_to_allowlist: allow.iter().map(|s| (*s).to_owned()).collect(),
+            ttl: std::time::Duration::from_secs(600),
+        };
+        let x = XClient::new(&crate::config::TwitterConfig {
+            api_url: "http://127.0.0.1:9".into(),
+            timeout: std::time::Duration::from_secs(1),
+        });
+        Connect::new(x, Arc::new(store), config, &SecretString::from("secret"))
+    }
+
+    #[tokio::test]
+    async fn states_carry_their_own_mac() {
+        let c = connect(&[]);
+        let state = c.new_state();
+        assert!(matches!(c.state_kind(&state), StateKind::Ours));
+        let mut forged = state.clone();
+        forged.replace_range(0..1, if state.starts_with('A') { "B" } else { "A" });
+        assert!(matches!(c.state_kind(&forged), StateKind::Forged));
+        assert!(matches!(c.state_kind("someone-elses-state"), StateKind::Foreign));
+    }
+
+    #[tokio::test]
+    async fn return_to_must_be_allowed() {
+        let c = connect(&["https://shop.example"]);
+        let visitor = |r: &str| Visitor {
+            return_to: Some(r.into()),
+            ..Visitor::default()
+        };
+        assert!(c.check_visitor(visitor("https://shop.example/thanks?x=1")).is_ok());
+        for bad in ["https://evil.example/", "//evil.example", "javascript:alert(1)", "https://shop.example.evil.com/", "http://shop.example/"] {
+            assert!(c.check_visitor(visitor(bad)).is_err(), "{bad}");
+        }
+        let long_id = Visitor {
+            profile_id: Some("x".repeat(129)),
+            ..Visitor::default()
+        };
+        assert!(c.check_visitor(long_id).is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! Tracardi's microservice protocol (tracardi-protocol.md §1): the GUI registers the service,
+//! renders its resource form and validates the keys; the API installs the node type; the
+//! workflow engine runs "Send tweet".
+//!
+//! Where the Python server answers an unknown id with `{}` or a 500, this service answers a
+//! 404 `{"detail": ...}` that Tracardi passes on as a readable error (README lists each case).
+
+use super::AppState;
+use super::resource::ResourceForm;
+use super::validate::json_body;
+use crate::auth::Authenticated;
+use crate::error::{ApiError, Detail, FieldErrors};
+use crate::microservice::{
+    self, SEND_TWEET_ID, SEND_TWEET_NAME, SERVICE_ID, SERVICE_NAME, is_send_tweet, is_service,
+};
+use crate::tracardi::form::Form;
+use crate::tracardi::plugin::{RunResponse, registry_entry};
+use crate::twitter::credentials::{API_KEY, Credentials};
+use crate::twitter::report::Severity;
+use crate::validation::Undecided;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(services))
+        .routes(routes!(actions))
+        .routes(routes!(service_resource))
+        .routes(routes!(validate_resource))
+        .routes(routes!(plugin_registry))
+        .routes(routes!(plugin_form))
+        .routes(routes!(plugin_validate))
+        .routes(routes!(plugin_run))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// A required query parameter, or FastAPI's 422 for a missing one.
+fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
+    params.get(name).map(String::as_str).ok_or_else(|| ApiError::missing_query(name))
+}
+
+fn unknown_service(id: &str) -> ApiError {
+    ApiError::Detail(
+        StatusCode::NOT_FOUND,
+        format!("Unknown service id '{id}'. GET /services lists this microservice's only service: {SERVICE_ID} ({SERVICE_NAME})."),
+    )
+}
+
+fn known_action(params: &HashMap<String, String>) -> Result<(), ApiError> {
+    let service = param(params, "service_id")?;
+    let action = param(params, "action_id")?;
+    if !is_service(service) {
+        return Err(unknown_service(service));
+    }
+    if !is_send_tweet(action) {
+        return Err(ApiError::Detail(
+            StatusCode::NOT_FOUND,
+            format!("Unknown action id '{action}'. GET /actions lists the service's only action: {SEND_TWEET_ID} ({SEND_TWEET_NAME})."),
+        ));
+    }
+    Ok(())
+}
+
+/// `{"total": n, "result": {id: name}}`
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Listing {
+    pub total: usize,
+    #[schema(value_type = Object)]
+    pub result: BTreeMap<&'static str, &'static str>,
+}
+
+/// The services this microservice offers: one, "Twitter".
+#[utoipa::path(get, path = "/services", tag = "tracardi", security(("bearer" = [])),
+    responses((status = 200, body = Listing), (status = 403, body = Detail)))]
+async fn services(_: Authenticated) -> Json<Listing> {
+    Json(Listing {
+        total: 1,
+        result: BTreeMap::from([(SERVICE_ID, SERVICE_NAME)]),
+    })
+}
+
+/// The actions of a service: "Send tweet". An unknown service has none (as Tracardi expects).
+#[utoipa::path(get, path = "/actions", tag = "tracardi", security(("bearer" = [])),
+    params(("service_id" = String, Query)),
+    responses((status = 200, body = Listing), (status = 403, body = Detail), (status = 422, description = "service_id missing")))]
+async fn actions(_: Authenticated, Query(params): Params) -> Result<Json<Listing>, ApiError> {
+    let listing = if is_service(param(&params, "service_id")?) {
+        Listing {
+            total: 1,
+            result: BTreeMap::from([(SEND_TWEET_ID, SEND_TWEET_NAME)]),
+        }
+    } else {
+        Listing {
+            total: 0,
+            result: BTreeMap::new(),
+        }
+    };
+    Ok(Json(listing))
+}
+
+/// The resource form of a service (the same as `GET /resource`); `null` for an unknown service,
+/// as Tracardi's GUI expects.
+#[utoipa::path(get, path = "/service/resource", tag = "tracardi", security(("bearer" = [])),
+    params(("service_id" = String, Query)),
+    responses((status = 200, body = Option<ResourceForm>), (status = 403, body = Detail), (status = 422, description = "service_id missing")))]
+async fn service_resource(_: Authenticated, Query(params): Params) -> Result<Json<Option<ResourceForm>>, ApiError> {
+    Ok(Json(is_service(param(&params, "service_id")?).then(ResourceForm::twitter)))
+}
+
+/// Validate the four keys for Tracardi's GUI: `true`, or 422 with a message on the field each
+/// problem points to. A read-only token fails here: "Send tweet" needs write access.
+#[utoipa::path(post, path = "/service/resource/validate", tag = "tracardi", security(("bearer" = [])),
+    params(("service_id" = String, Query)),
+    request_body = super::validate::CredentialsBody,
+    responses(
+        (status = 200, description = "The keys work and can post", body = bool),
+        (status = 403, body = Detail),
+        (status = 404, description = "Unknown service id", body = Detail),
+        (status = 422, description = "Field → message", body = FieldErrors),
+        (status = 429, description = "X rate-limited the check", body = Detail),
+        (status = 502, description = "X answered something unexpected or is unreachable", body = Detail),
+        (status = 504, description = "X did not answer in time", body = Detail)
+    ))]
+async fn validate_resource(
+    _: Authenticated,
+    State(state): State<AppState>,
+    Query(params): Params,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<bool>, ApiError> {
+    let service = param(&params, "service_id")?;
+    if !is_service(service) {
+        return Err(unknown_service(service));
+    }
+    let parsed = Credentials::from_json(&json_body(body)?).map_err(ApiError::Fields)?;
+    let report = state.validator.validate(parsed, false).await.map_err(as_detail)?;
+    let mut fields = BTreeMap::new();
+    for problem in &report.problems {
+        let blocks = problem.severity == Severity::Error || problem.code == "read_only_token";
+        if blocks {
+            let field = problem.field.unwrap_or(API_KEY).to_owned();
+            fields.entry(field).or_insert_with(|| format!("{} {}", problem.message, problem.fix));
+        }
+    }
+    if fields.is_empty() {
+        Ok(Json(true))
+    } else {
+        Err(ApiError::Fields(fields))
+    }
+}
+
+/// X could not judge the keys: a `{"detail"}` the GUI shows as a message (never a 401).
+fn as_detail(undecided: Undecided) -> ApiError {
+    match ApiError::from(undecided) {
+        ApiError::Problem(p) => ApiError::Detail(StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_GATEWAY), p.detail),
+        other => other,
+    }
+}
+
+/// The node type Tracardi installs for this service (a `Plugin`, tracardi-protocol.md §2.1).
+#[utoipa::path(get, path = "/plugin/registry", tag = "tracardi", security(("bearer" = [])),
+    params(("service_id" = String, Query)),
+    responses((status = 200, description = "Tracardi's Plugin model", body = Object), (status = 403, body = Detail), (status = 404, body = Detail)))]
+async fn plugin_registry(_: Authenticated, Query(params): Params) -> Result<Json<Value>, ApiError> {
+    let service = param(&params, "service_id")?;
+    if !is_service(service) {
+        return Err(unknown_service(service));
+    }
+    Ok(Json(registry_entry(
+        "Twitter",
+        "Posts tweets on X with your app's keys (API v2).",
+        &["twitter", "x", "tweet", "post"],
+        json!({"payload": {"desc": "Any object; its data can be inserted in the tweet with {{payload@path}}."}}),
+        json!({
+            "response": {"desc": "The posted tweet: {\"tweet_id\", \"text\"}."},
+            "error": {"desc": "Why nothing was posted: {\"message\", \"code\"}, e.g. too_long, duplicate, read_only_token, rate_limited, missing_path."}
+        }),
+    )))
+}
+
+/// `{"init", "form"}` of an action.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ActionForm {
+    #[schema(value_type = Object)]
+    pub init: Value,
+    pub form: Option<Form>,
+}
+
+/// The configuration form of "Send tweet": one textarea, `tweet`.
+#[utoipa::path(get, path = "/plugin/form", tag = "tracardi", security(("bearer" = [])),
+    params(("service_id" = String, Query), ("action_id" = String, Query)),
+    responses((status = 200, body = ActionForm), (status = 403, body = Detail), (status = 422, description = "a parameter is missing")))]
+async fn plugin_form(_: Authenticated, Query(params): Params) -> Result<Json<ActionForm>, ApiError> {
+    let known = is_service(param(&params, "service_id")?) && is_send_tweet(param(&params, "action_id")?);
+    // Unknown ids: `{"init": {}, "form": null}`, as Tracardi's GUI expects.
+    Ok(Json(if known {
+        ActionForm {
+            init: microservice::send_tweet_init(),
+            form: Some(microservice::send_tweet_form()),
+        }
+    } else {
+        ActionForm {
+            init: json!({}),
+            form: None,
+        }
+    }))
+}
+
+/// Validate a node's configuration; the answer becomes the node's `init`.
+#[utoipa::path(post, path = "/plugin/validate", tag = "tracardi", security(("bearer" = [])),
+    params(("service_id" = String, Query), ("action_id" = String, Query)),
+    request_body(content = Object, description = "`{\"config\": {\"tweet\": \"...\"}, \"credentials\": {...} | null}`"),
+    responses(
+        (status = 200, description = "The cleaned config", body = Object),
+        (status = 403, body = Detail),
+        (status = 404, description = "Unknown ids", body = Detail),
+        (status = 422, description = "`{\"tweet\": \"Message\"}`", body = FieldErrors)
+    ))]
+async fn plugin_validate(
+    _: Authenticated,
+    Query(params): Params,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    known_action(&params)?;
+    let body = parse_body(body)?;
+    let config = body.get("config").ok_or_else(|| ApiError::field("config", "Field required"))?;
+    Ok(Json(microservice::validate_config(config).map_err(ApiError::Fields)?))
+}
+
+/// Run "Send tweet": render the template, check the length, post it once.
+#[utoipa::path(post, path = "/plugin/run", tag = "tracardi", security(("bearer" = [])),
+    params(("service_id" = String, Query), ("action_id" = String, Query)),
+    request_body(content = Object, description = "`{\"init\", \"context\", \"params\"}` as Tracardi's workflow engine sends them"),
+    responses(
+        (status = 200, description = "The port (`response` or `error`), its value, an unchanged context and the console", body = RunResponse),
+        (status = 403, body = Detail),
+        (status = 404, description = "Unknown ids", body = Detail),
+        (status = 422, description = "A malformed body", body = Object)
+    ))]
+async fn plugin_run(
+    _: Authenticated,
+    State(state): State<AppState>,
+    Query(params): Params,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<RunResponse>, ApiError> {
+    known_action(&params)?;
+    let body = parse_body(body)?;
+    let missing: Vec<Value> = ["init", "context", "params"]
+        .into_iter()
+        .filter(|key| !body.get(*key).is_some_and(Value::is_object))
+        .map(|key| {
+            json!({"type": "missing", "loc": ["body", key], "msg": "Field required: an object", "input": null})
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::RequestValidation(missing));
+    }
+    Ok(Json(
+        microservice::send_tweet(&state.x, &body["init"], &body["context"], &body["params"]).await,
+    ))
+}
+
+/// A JSON object body, or FastAPI's 422 shape for anything else.
+fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let body = body?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(value) if value.is_object() => Ok(value),
+        _ => Err(ApiError::RequestValidation(vec![json!({
+            "type": "json_invalid",
+            "loc": ["body"],
+            "msg": "The body must be a JSON object",
+            "input": null,
+        })])),
+    }
+}

@@ -1,0 +1,234 @@
+//! The service as Tracardi's microservice protocol sees it: one service ("Twitter") whose
+//! resource is the four keys and whose one action is "Send tweet".
+
+use crate::tracardi::form::{Form, FormField, FormGroup};
+use crate::tracardi::plugin::RunResponse;
+use crate::tracardi::template::{self, Sources};
+use crate::twitter::client::{TransportError, XClient};
+use crate::twitter::credentials::Credentials;
+use crate::twitter::diagnosis::{Refusal, refusal};
+use crate::twitter::text::{MAX_WEIGHTED_LENGTH, weighted_length};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// Fixed, lowercase (Tracardi lowercases ids it stores and sends them back so).
+pub const SERVICE_ID: &str = "4a0b3c2e-7f51-4d8a-9c36-2e1f0b7d5a91";
+pub const SERVICE_NAME: &str = "Twitter";
+pub const SEND_TWEET_ID: &str = "c1f7e9a2-3b64-4e0d-8a5f-9d2c7b1e6f30";
+pub const SEND_TWEET_NAME: &str = "Send tweet";
+
+/// Ids are compared without regard to case: Tracardi may have lowercased what it stored.
+pub fn is_service(id: &str) -> bool {
+    id.trim().eq_ignore_ascii_case(SERVICE_ID)
+}
+
+pub fn is_send_tweet(id: &str) -> bool {
+    id.trim().eq_ignore_ascii_case(SEND_TWEET_ID)
+}
+
+const TWEET_HELP: &str = "The text to post, at most 280 characters as X counts them (a link counts 23, an \
+    emoji 2). Insert data with Tracardi references: {{source@path}}, where source is payload, profile, event, \
+    session or memory, and path is a dotted path with list indexes, e.g. \"Hi {{profile@data.pii.firstname}}, \
+    thanks for {{event@properties.items.0.name}}!\". A reference to data that is missing fails the node on its \
+    error port instead of posting.";
+
+/// The node's configuration form: one textarea.
+pub fn send_tweet_form() -> Form {
+    Form {
+        submit: None,
+        default: Map::new(),
+        title: Some("Send tweet".into()),
+        groups: vec![FormGroup {
+            name: Some("Tweet".into()),
+            description: Some(
+                "Posts a tweet as the account whose keys this service's resource holds (X API v2, POST /2/tweets)."
+                    .into(),
+            ),
+            fields: vec![FormField::new("tweet", "Tweet", TWEET_HELP, "textarea")],
+        }],
+    }
+}
+
+pub fn send_tweet_init() -> Value {
+    json!({"tweet": ""})
+}
+
+/// Checks a node configuration; returns the cleaned config that becomes the node's `init`.
+pub fn validate_config(config: &Value) -> Result<Value, BTreeMap<String, String>> {
+    let error = |message: String| Err(BTreeMap::from([("tweet".to_owned(), message)]));
+    let tweet = match config.get("tweet") {
+        None | Some(Value::Null) => return error("Field required".into()),
+        Some(Value::String(tweet)) => tweet,
+        Some(_) => return error("Input should be a valid string".into()),
+    };
+    if tweet.trim().is_empty() {
+        return error(
+            "Tweet must not be empty: write the text to post, e.g. Hello {{profile@data.pii.firstname}}".into(),
+        );
+    }
+    if let Err(e) = template::check_syntax(tweet) {
+        return error(format!("{e}"));
+    }
+    // Without references the text is final: its length can be judged now.
+    if template::references(tweet).is_empty() {
+        let length = weighted_length(tweet);
+        if length > MAX_WEIGHTED_LENGTH {
+            return error(format!(
+                "Tweet is {length} characters as X counts them; the limit is {MAX_WEIGHTED_LENGTH}"
+            ));
+        }
+    }
+    Ok(json!({ "tweet": tweet }))
+}
+
+/// Runs "Send tweet" for one `/plugin/run` request body (`init`, `context`, `params`).
+///
+/// Every outcome is a `RunResponse`: success on `response`, each failure on `error` with a
+/// stable `code`. The post is sent once; a post that timed out is reported, never repeated,
+/// since X may have published it.
+pub async fn send_tweet(x: &XClient, init: &Value, context: &Value, params: &Value) -> RunResponse {
+    let no_extra = Map::new;
+    let Some(template_text) = init.get("tweet").and_then(Value::as_str) else {
+        return RunResponse::error(
+            "invalid_config",
+            "The node has no tweet text: open the node, write the tweet and save the workflow.".into(),
+            no_extra(),
+        );
+    };
+    let resource = &context["node"]["microservice"]["plugin"]["resource"];
+    let credentials = match Credentials::from_json(resource) {
+        Ok(parsed) => parsed.credentials,
+        Err(fields) => {
+            let missing: Vec<&str> = fields.keys().map(String::as_str).collect();
+            return RunResponse::error(
+                "missing_credentials",
+                format!(
+                    "The node carries no usable Twitter keys (context.node.microservice.plugin.resource lacks: {}). \
+                     Reinstall the microservice resource with the four keys.",
+                    missing.join(", ")
+                ),
+                no_extra(),
+            );
+        }
+    };
+    let null = Value::Null;
+    let sources = Sources {
+        payload: params.get("payload").unwrap_or(&null),
+        profile: context.get("profile").unwrap_or(&null),
+        event: context.get("event").unwrap_or(&null),
+        session: context.get("session").unwrap_or(&null),
+        memory: context.get("memory").unwrap_or(&null),
+        flow: &null,
+    };
+    let text = match template::render(template_text, &sources) {
+        Ok(text) => text,
+        Err(e) => return RunResponse::error("missing_path", format!("{e}"), no_extra()),
+    };
+    if text.trim().is_empty() {
+        return RunResponse::error("empty_tweet", "The tweet is empty after inserting the data.".into(), no_extra());
+    }
+    let length = weighted_length(&text);
+    if length > MAX_WEIGHTED_LENGTH {
+        let mut extra = Map::new();
+        extra.insert("length".into(), json!(length));
+        return RunResponse::error(
+            "too_long",
+            format!("The tweet is {length} characters as X counts them; the limit is {MAX_WEIGHTED_LENGTH}. Nothing was posted."),
+            extra,
+        );
+    }
+    match x.post_tweet(&credentials, &text).await {
+        Ok(answer) if answer.status == 200 || answer.status == 201 => {
+            let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            match body["data"]["id"].as_str() {
+                Some(id) => RunResponse::response(
+                    json!({"tweet_id": id, "text": body["data"]["text"].as_str().unwrap_or(&text)}),
+                    format!("Tweet {id} posted."),
+                ),
+                None => RunResponse::error(
+                    "x_error",
+                    "X accepted the post but its answer did not name the tweet; check the account's timeline before repeating."
+                        .into(),
+                    no_extra(),
+                ),
+            }
+        }
+        Ok(answer) => refused(refusal(&answer, SystemTime::now())),
+        Err(TransportError::Timeout(after)) => RunResponse::error(
+            "x_timeout",
+            format!(
+                "X did not answer within {} ms. The tweet may or may not have been posted; it was not sent again.",
+                after.as_millis()
+            ),
+            no_extra(),
+        ),
+        Err(TransportError::Unreachable(cause)) => RunResponse::error(
+            "x_unreachable",
+            format!("X could not be reached ({cause}); nothing was posted."),
+            no_extra(),
+        ),
+    }
+}
+
+fn refused(refusal: Refusal) -> RunResponse {
+    let mut extra = Map::new();
+    let (code, message) = match refusal {
+        Refusal::Duplicate => ("duplicate", "X refused a duplicate of a recent tweet of this account.".to_owned()),
+        Refusal::ReadOnlyToken => (
+            "read_only_token",
+            "The Access Token is read-only: set the app to \"Read and write\", then regenerate the Access Token and Secret.".to_owned(),
+        ),
+        Refusal::PlanLacksEndpoint => (
+            "plan_lacks_endpoint",
+            "The app's X plan does not include posting (error 453); upgrade it or buy credits.".to_owned(),
+        ),
+        Refusal::RateLimited { retry_after, usage_capped } => {
+            extra.insert("retry_after".into(), json!(retry_after));
+            let what = if usage_capped { "usage cap" } else { "rate limit" };
+            ("rate_limited", format!("X's {what} is reached; posting is possible again in {retry_after} seconds."))
+        }
+        Refusal::InvalidCredentials { .. } => (
+            "invalid_credentials",
+            "X rejected the keys (401); check them with the resource validation.".to_owned(),
+        ),
+        Refusal::ClockSkew { skew_seconds } => (
+            "clock_skew",
+            format!("X rejected the signature; this server's clock is {skew_seconds} seconds off X's: synchronise it (NTP)."),
+        ),
+        Refusal::ClientNotEnrolled => (
+            "client_not_enrolled",
+            "The app is not attached to a Project in the developer portal, so X refuses it on API v2.".to_owned(),
+        ),
+        Refusal::UserSuspended => ("user_suspended", "The posting account is suspended or locked.".to_owned()),
+        Refusal::TooLong => ("too_long", "X says the tweet is too long.".to_owned()),
+        Refusal::OutOfCredits => ("out_of_credits", "The X developer account has no credits left (402).".to_owned()),
+        Refusal::Unexpected { status, summary } => {
+            extra.insert("status".into(), json!(status));
+            ("x_error", format!("X answered HTTP {status} with {summary}; nothing was posted."))
+        }
+    };
+    RunResponse::error(code, message, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation() {
+        assert_eq!(validate_config(&json!({"tweet": "Hi {{profile@data.pii.firstname}}", "x": 1})).unwrap(), json!({"tweet": "Hi {{profile@data.pii.firstname}}"}));
+        assert_eq!(validate_config(&json!({})).unwrap_err()["tweet"], "Field required");
+        assert!(validate_config(&json!({"tweet": "  "})).unwrap_err()["tweet"].starts_with("Tweet must not be empty"));
+        assert!(validate_config(&json!({"tweet": 5})).is_err());
+        assert!(validate_config(&json!({"tweet": "a".repeat(281)})).unwrap_err()["tweet"].contains("281"));
+        assert!(validate_config(&json!({"tweet": "a".repeat(280)})).is_ok());
+    }
+
+    #[test]
+    fn ids_are_lowercase() {
+        assert_eq!(SERVICE_ID, SERVICE_ID.to_lowercase());
+        assert_eq!(SEND_TWEET_ID, SEND_TWEET_ID.to_lowercase());
+        assert!(is_service(&SERVICE_ID.to_uppercase()));
+    }
+}
