@@ -241,7 +241,11 @@ pub fn page(title: &str, message: &str, detail: Option<&str>) -> String {
 
 /// A page with one link (e.g. "Start again"); the link is a relative URL of this service.
 pub fn page_with_link(title: &str, message: &str, link_text: &str, href: &str) -> String {
-    let link = format!("<a href=\"{}\">{}</a>", html_escape(href), html_escape(link_text));
+    let link = format!(
+        "<a href=\"{}\">{}</a>",
+        html_escape(href),
+        html_escape(link_text)
+    );
     page(title, message, None).replace("</body>", &format!("<p>{link}</p></body>"))
 }
 

@@ -175,10 +175,18 @@ pub struct ConnectArgs {
     #[arg(long, env = "TWITTER_SCOPES", default_value = "tweet.read users.read")]
     pub twitter_scopes: String,
     /// X's OAuth 1.0a authorize page.
-    #[arg(long, env = "TWITTER_AUTHORIZE_URL", default_value = "https://api.x.com/oauth/authorize")]
+    #[arg(
+        long,
+        env = "TWITTER_AUTHORIZE_URL",
+        default_value = "https://api.x.com/oauth/authorize"
+    )]
     pub twitter_authorize_url: String,
     /// X's OAuth 2.0 authorize page.
-    #[arg(long, env = "TWITTER_OAUTH2_AUTHORIZE_URL", default_value = "https://x.com/i/oauth2/authorize")]
+    #[arg(
+        long,
+        env = "TWITTER_OAUTH2_AUTHORIZE_URL",
+        default_value = "https://x.com/i/oauth2/authorize"
+    )]
     pub twitter_oauth2_authorize_url: String,
     /// Origins that `return_to` may point at, comma separated, e.g. `https://shop.example`.
     #[arg(long, env = "RETURN_TO_ALLOWLIST", default_value = "")]
@@ -207,7 +215,9 @@ pub struct OAuth2Client {
 
 impl std::fmt::Debug for OAuth1App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuth1App").field("authorize_url", &self.authorize_url).finish_non_exhaustive()
+        f.debug_struct("OAuth1App")
+            .field("authorize_url", &self.authorize_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -244,29 +254,60 @@ impl ConnectArgs {
             None => None,
         };
         let authorize_url = parse_base_url("TWITTER_AUTHORIZE_URL", &self.twitter_authorize_url)?;
-        let oauth2_authorize_url = parse_base_url("TWITTER_OAUTH2_AUTHORIZE_URL", &self.twitter_oauth2_authorize_url)?;
-        let oauth1 = match (non_empty(&self.twitter_consumer_key), non_empty(&self.twitter_consumer_secret)) {
+        let oauth2_authorize_url = parse_base_url(
+            "TWITTER_OAUTH2_AUTHORIZE_URL",
+            &self.twitter_oauth2_authorize_url,
+        )?;
+        let oauth1 = match (
+            non_empty(&self.twitter_consumer_key),
+            non_empty(&self.twitter_consumer_secret),
+        ) {
             (Some(key), Some(secret)) => Some(OAuth1App {
                 consumer_key: key.into(),
                 consumer_secret: secret.into(),
                 authorize_url,
             }),
             (None, None) => None,
-            (Some(_), None) => return Err(ConfigError::new("TWITTER_CONSUMER_SECRET", "is required with TWITTER_CONSUMER_KEY")),
-            (None, Some(_)) => return Err(ConfigError::new("TWITTER_CONSUMER_KEY", "is required with TWITTER_CONSUMER_SECRET")),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "TWITTER_CONSUMER_SECRET",
+                    "is required with TWITTER_CONSUMER_KEY",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "TWITTER_CONSUMER_KEY",
+                    "is required with TWITTER_CONSUMER_SECRET",
+                ));
+            }
         };
-        let scopes = self.twitter_scopes.split_whitespace().collect::<Vec<_>>().join(" ");
+        let scopes = self
+            .twitter_scopes
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if scopes.is_empty() {
-            return Err(ConfigError::new("TWITTER_SCOPES", "must name at least one scope, e.g. tweet.read users.read"));
+            return Err(ConfigError::new(
+                "TWITTER_SCOPES",
+                "must name at least one scope, e.g. tweet.read users.read",
+            ));
         }
-        let oauth2 = match (non_empty(&self.twitter_client_id), non_empty(&self.twitter_client_secret)) {
+        let oauth2 = match (
+            non_empty(&self.twitter_client_id),
+            non_empty(&self.twitter_client_secret),
+        ) {
             (Some(id), secret) => Some(OAuth2Client {
                 client_id: id.into(),
                 client_secret: secret.map(SecretString::from),
                 scopes,
                 authorize_url: oauth2_authorize_url,
             }),
-            (None, Some(_)) => return Err(ConfigError::new("TWITTER_CLIENT_ID", "is required with TWITTER_CLIENT_SECRET")),
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "TWITTER_CLIENT_ID",
+                    "is required with TWITTER_CLIENT_SECRET",
+                ));
+            }
             (None, None) => None,
         };
         let return_to_allowlist = if self.return_to_allowlist.trim().is_empty() {
@@ -274,7 +315,12 @@ impl ConnectArgs {
         } else {
             parse_origins(&self.return_to_allowlist)
                 .map_err(|e| ConfigError::new("RETURN_TO_ALLOWLIST", e.problem))?
-                .ok_or_else(|| ConfigError::new("RETURN_TO_ALLOWLIST", "`*` is not allowed: list the origins return_to may point at"))?
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "RETURN_TO_ALLOWLIST",
+                        "`*` is not allowed: list the origins return_to may point at",
+                    )
+                })?
         };
         Ok(ConnectConfig {
             public_url,

@@ -49,7 +49,10 @@ pub enum ConnectError {
     Forged,
     /// 502/504: X refused or failed; `cause` is for the operator's log, `gateway_timeout` picks 504.
     #[error("{cause}")]
-    Upstream { cause: String, gateway_timeout: bool },
+    Upstream {
+        cause: String,
+        gateway_timeout: bool,
+    },
     #[error("{0}")]
     Store(String),
 }
@@ -78,7 +81,9 @@ pub struct Connect {
 
 impl std::fmt::Debug for Connect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connect").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Connect")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,7 +100,10 @@ fn form_fields(body: &[u8]) -> Map<String, Value> {
 }
 
 fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
-    map.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
+    map.get(key)
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// A short description of a failed exchange for the operator's log. X's bodies never carry our
@@ -126,9 +134,15 @@ fn transport(step: &str, e: TransportError) -> ConnectError {
 }
 
 impl Connect {
-    pub fn new(x: XClient, store: Arc<dyn Outbox>, config: ConnectConfig, secret: &SecretString) -> Self {
+    pub fn new(
+        x: XClient,
+        store: Arc<dyn Outbox>,
+        config: ConnectConfig,
+        secret: &SecretString,
+    ) -> Self {
         // The state MAC key is derived from SECRET, so every replica recognises every state.
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+            .expect("any key length");
         mac.update(b"tracardi-twitter connect state v1");
         Self {
             x,
@@ -139,14 +153,22 @@ impl Connect {
     }
 
     fn callback_url(&self) -> Option<String> {
-        self.config.public_url.as_ref().map(|url| format!("{url}/callback"))
+        self.config
+            .public_url
+            .as_ref()
+            .map(|url| format!("{url}/callback"))
     }
 
     /// Checks the visitor's parameters: ids short and plain, `return_to` on an allowed origin.
     pub fn check_visitor(&self, visitor: Visitor) -> Result<Visitor, ConnectError> {
-        for (name, value) in [("profile_id", &visitor.profile_id), ("session_id", &visitor.session_id)] {
+        for (name, value) in [
+            ("profile_id", &visitor.profile_id),
+            ("session_id", &visitor.session_id),
+        ] {
             if let Some(value) = value
-                && (value.is_empty() || value.len() > 128 || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+                && (value.is_empty()
+                    || value.len() > 128
+                    || value.chars().any(|c| c.is_whitespace() || c.is_control()))
             {
                 return Err(ConnectError::BadRequest(format!(
                     "{name} must be 1 to 128 characters without spaces (a Tracardi id)"
@@ -161,7 +183,8 @@ impl Connect {
             let allowed = origin.is_some_and(|o| self.config.return_to_allowlist.contains(&o));
             if !allowed {
                 return Err(ConnectError::BadRequest(
-                    "return_to must be an absolute URL on an origin listed in RETURN_TO_ALLOWLIST".into(),
+                    "return_to must be an absolute URL on an origin listed in RETURN_TO_ALLOWLIST"
+                        .into(),
                 ));
             }
         }
@@ -204,7 +227,11 @@ impl Connect {
             token_secret: None,
         };
         let step = "requesting an OAuth 1.0a request token";
-        let answer = self.x.request_token(keys, &callback).await.map_err(|e| transport(step, e))?;
+        let answer = self
+            .x
+            .request_token(keys, &callback)
+            .await
+            .map_err(|e| transport(step, e))?;
         let fields = form_fields(&answer.body);
         let confirmed = text(&fields, "oauth_callback_confirmed").as_deref() == Some("true");
         let (Some(token), Some(secret), 200, true) = (
@@ -215,7 +242,9 @@ impl Connect {
         ) else {
             let mut cause = cause(step, &answer);
             if answer.status == 200 && !confirmed {
-                cause = format!("{step}: X did not confirm the callback (oauth_callback_confirmed is not true)");
+                cause = format!(
+                    "{step}: X did not confirm the callback (oauth_callback_confirmed is not true)"
+                );
             }
             return Err(ConnectError::Upstream {
                 cause,
@@ -223,9 +252,18 @@ impl Connect {
             });
         };
         self.store
-            .put_pending(format!("oauth1:{token}"), Self::context(Flow::OAuth1, &visitor), secret.into(), self.expires())
+            .put_pending(
+                format!("oauth1:{token}"),
+                Self::context(Flow::OAuth1, &visitor),
+                secret.into(),
+                self.expires(),
+            )
             .await?;
-        Ok(format!("{}?oauth_token={}", app.authorize_url, oauth1::encode(&token)))
+        Ok(format!(
+            "{}?oauth_token={}",
+            app.authorize_url,
+            oauth1::encode(&token)
+        ))
     }
 
     async fn start_oauth2(&self, visitor: Visitor) -> Result<String, ConnectError> {
@@ -278,7 +316,8 @@ impl Connect {
         let Some((nonce, mac)) = state.split_once('.') else {
             return StateKind::Foreign;
         };
-        if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) || mac.len() != 43 {
+        if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) || mac.len() != 43
+        {
             return StateKind::Foreign;
         }
         let expected = self.state_mac(nonce);
@@ -332,14 +371,23 @@ impl Connect {
                 }
             }
             return Some(Ok(Finished {
-                event: self.event(&key, "denied", crate::callback::DENIED, properties, &visitor),
+                event: self.event(
+                    &key,
+                    "denied",
+                    crate::callback::DENIED,
+                    properties,
+                    &visitor,
+                ),
                 outcome: Outcome::Denied,
                 username: None,
                 return_to: visitor.return_to,
             }));
         }
         let account = match redirect.flow {
-            Flow::OAuth1 => self.exchange_oauth1(&key, &secret, param("oauth_verifier")?).await,
+            Flow::OAuth1 => {
+                self.exchange_oauth1(&key, &secret, param("oauth_verifier")?)
+                    .await
+            }
             Flow::OAuth2 => self.exchange_oauth2(&secret, param("code")?).await,
         };
         Some(account.map(|account| {
@@ -368,17 +416,41 @@ impl Connect {
         ConnectError::Stale { restart }
     }
 
-    fn event(&self, key: &str, outcome: &str, event_type: &str, properties: Map<String, Value>, visitor: &Visitor) -> NewEvent {
-        let id = uuid::Uuid::new_v5(&ID_NAMESPACE, format!("{outcome}|{key}").as_bytes()).to_string();
-        new_event(id, event_type, properties, visitor.profile_id.clone(), visitor.session_id.clone(), now_millis())
+    fn event(
+        &self,
+        key: &str,
+        outcome: &str,
+        event_type: &str,
+        properties: Map<String, Value>,
+        visitor: &Visitor,
+    ) -> NewEvent {
+        let id =
+            uuid::Uuid::new_v5(&ID_NAMESPACE, format!("{outcome}|{key}").as_bytes()).to_string();
+        new_event(
+            id,
+            event_type,
+            properties,
+            visitor.profile_id.clone(),
+            visitor.session_id.clone(),
+            now_millis(),
+        )
     }
 
     /// Request token + verifier → user token → the account. The verifier is sent once.
-    async fn exchange_oauth1(&self, key: &str, request_secret: &SecretString, verifier: &str) -> Result<Account, ConnectError> {
-        let app = self.config.oauth1.as_ref().ok_or(ConnectError::NotConfigured {
-            flow: "oauth1",
-            missing: "TWITTER_CONSUMER_KEY and TWITTER_CONSUMER_SECRET".into(),
-        })?;
+    async fn exchange_oauth1(
+        &self,
+        key: &str,
+        request_secret: &SecretString,
+        verifier: &str,
+    ) -> Result<Account, ConnectError> {
+        let app = self
+            .config
+            .oauth1
+            .as_ref()
+            .ok_or(ConnectError::NotConfigured {
+                flow: "oauth1",
+                missing: "TWITTER_CONSUMER_KEY and TWITTER_CONSUMER_SECRET".into(),
+            })?;
         let request_token = key.trim_start_matches("oauth1:");
         let step = "exchanging the OAuth 1.0a verifier for an access token";
         let answer = self
@@ -395,9 +467,11 @@ impl Connect {
             .await
             .map_err(|e| transport(step, e))?;
         let fields = form_fields(&answer.body);
-        let (200, Some(token), Some(token_secret)) =
-            (answer.status, text(&fields, "oauth_token"), text(&fields, "oauth_token_secret"))
-        else {
+        let (200, Some(token), Some(token_secret)) = (
+            answer.status,
+            text(&fields, "oauth_token"),
+            text(&fields, "oauth_token_secret"),
+        ) else {
             return Err(ConnectError::Upstream {
                 cause: cause(step, &answer),
                 gateway_timeout: false,
@@ -420,7 +494,11 @@ impl Connect {
     }
 
     /// Code + PKCE verifier → bearer token → the account. The code is sent once.
-    async fn exchange_oauth2(&self, verifier: &SecretString, code: &str) -> Result<Account, ConnectError> {
+    async fn exchange_oauth2(
+        &self,
+        verifier: &SecretString,
+        code: &str,
+    ) -> Result<Account, ConnectError> {
         let (Some(client), Some(callback)) = (&self.config.oauth2, self.callback_url()) else {
             return Err(ConnectError::NotConfigured {
                 flow: "oauth2",
@@ -448,7 +526,11 @@ impl Connect {
         };
         let token = SecretString::from(token.to_owned());
         let step = "reading the connected account (GET /2/users/me)";
-        let answer = self.x.users_me_bearer(token.expose_secret()).await.map_err(|e| transport(step, e))?;
+        let answer = self
+            .x
+            .users_me_bearer(token.expose_secret())
+            .await
+            .map_err(|e| transport(step, e))?;
         account(step, &answer)
     }
 }
@@ -468,7 +550,11 @@ struct Account {
 fn account(step: &str, answer: &XAnswer) -> Result<Account, ConnectError> {
     let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
     let data = &body["data"];
-    match (answer.status, data["id"].as_str(), data["username"].as_str()) {
+    match (
+        answer.status,
+        data["id"].as_str(),
+        data["username"].as_str(),
+    ) {
         (200, Some(id), Some(username)) => Ok(Account {
             id: id.to_owned(),
             username: username.to_owned(),
@@ -518,7 +604,10 @@ mod tests {
         let mut forged = state.clone();
         forged.replace_range(0..1, if state.starts_with('A') { "B" } else { "A" });
         assert!(matches!(c.state_kind(&forged), StateKind::Forged));
-        assert!(matches!(c.state_kind("someone-elses-state"), StateKind::Foreign));
+        assert!(matches!(
+            c.state_kind("someone-elses-state"),
+            StateKind::Foreign
+        ));
     }
 
     #[tokio::test]
@@ -528,8 +617,17 @@ mod tests {
             return_to: Some(r.into()),
             ..Visitor::default()
         };
-        assert!(c.check_visitor(visitor("https://shop.example/thanks?x=1")).is_ok());
-        for bad in ["https://evil.example/", "//evil.example", "javascript:alert(1)", "https://shop.example.evil.com/", "http://shop.example/"] {
+        assert!(
+            c.check_visitor(visitor("https://shop.example/thanks?x=1"))
+                .is_ok()
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "javascript:alert(1)",
+            "https://shop.example.evil.com/",
+            "http://shop.example/",
+        ] {
             assert!(c.check_visitor(visitor(bad)).is_err(), "{bad}");
         }
         let long_id = Visitor {

@@ -10,7 +10,7 @@ pub mod connect;
 pub mod delivery;
 pub mod error;
 pub mod http;
-// pub mod microservice;
+pub mod microservice;
 pub mod oauth1;
 pub mod random;
 pub mod store;
@@ -33,7 +33,12 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
     let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
         .map_err(|e| format!("DATA_DIR: {e}"))?;
     let outbox: Arc<dyn store::Outbox> = Arc::new(outbox);
-    let connect = connect::Connect::new(client.clone(), outbox.clone(), config.connect.clone(), &config.secret);
+    let connect = connect::Connect::new(
+        client.clone(),
+        outbox.clone(),
+        config.connect.clone(),
+        &config.secret,
+    );
     Ok(http::AppState {
         connect: Arc::new(connect),
         auth: auth::Authenticator::new(config.api_key.clone(), config.secret.clone()),

@@ -92,7 +92,8 @@ pub async fn send_tweet(x: &XClient, init: &Value, context: &Value, params: &Val
     let Some(template_text) = init.get("tweet").and_then(Value::as_str) else {
         return RunResponse::error(
             "invalid_config",
-            "The node has no tweet text: open the node, write the tweet and save the workflow.".into(),
+            "The node has no tweet text: open the node, write the tweet and save the workflow."
+                .into(),
             no_extra(),
         );
     };
@@ -126,7 +127,11 @@ pub async fn send_tweet(x: &XClient, init: &Value, context: &Value, params: &Val
         Err(e) => return RunResponse::error("missing_path", format!("{e}"), no_extra()),
     };
     if text.trim().is_empty() {
-        return RunResponse::error("empty_tweet", "The tweet is empty after inserting the data.".into(), no_extra());
+        return RunResponse::error(
+            "empty_tweet",
+            "The tweet is empty after inserting the data.".into(),
+            no_extra(),
+        );
     }
     let length = weighted_length(&text);
     if length > MAX_WEIGHTED_LENGTH {
@@ -134,7 +139,9 @@ pub async fn send_tweet(x: &XClient, init: &Value, context: &Value, params: &Val
         extra.insert("length".into(), json!(length));
         return RunResponse::error(
             "too_long",
-            format!("The tweet is {length} characters as X counts them; the limit is {MAX_WEIGHTED_LENGTH}. Nothing was posted."),
+            format!(
+                "The tweet is {length} characters as X counts them; the limit is {MAX_WEIGHTED_LENGTH}. Nothing was posted."
+            ),
             extra,
         );
     }
@@ -217,11 +224,24 @@ mod tests {
 
     #[test]
     fn config_validation() {
-        assert_eq!(validate_config(&json!({"tweet": "Hi {{profile@data.pii.firstname}}", "x": 1})).unwrap(), json!({"tweet": "Hi {{profile@data.pii.firstname}}"}));
-        assert_eq!(validate_config(&json!({})).unwrap_err()["tweet"], "Field required");
-        assert!(validate_config(&json!({"tweet": "  "})).unwrap_err()["tweet"].starts_with("Tweet must not be empty"));
+        assert_eq!(
+            validate_config(&json!({"tweet": "Hi {{profile@data.pii.firstname}}", "x": 1}))
+                .unwrap(),
+            json!({"tweet": "Hi {{profile@data.pii.firstname}}"})
+        );
+        assert_eq!(
+            validate_config(&json!({})).unwrap_err()["tweet"],
+            "Field required"
+        );
+        assert!(
+            validate_config(&json!({"tweet": "  "})).unwrap_err()["tweet"]
+                .starts_with("Tweet must not be empty")
+        );
         assert!(validate_config(&json!({"tweet": 5})).is_err());
-        assert!(validate_config(&json!({"tweet": "a".repeat(281)})).unwrap_err()["tweet"].contains("281"));
+        assert!(
+            validate_config(&json!({"tweet": "a".repeat(281)})).unwrap_err()["tweet"]
+                .contains("281")
+        );
         assert!(validate_config(&json!({"tweet": "a".repeat(280)})).is_ok());
     }
 

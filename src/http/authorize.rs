@@ -42,9 +42,15 @@ pub struct AuthorizeQuery {
         (status = 504, description = "X did not answer in time", content_type = "text/html")
     )
 )]
-async fn authorize(State(state): State<AppState>, query: Result<Query<AuthorizeQuery>, QueryRejection>) -> Response {
+async fn authorize(
+    State(state): State<AppState>,
+    query: Result<Query<AuthorizeQuery>, QueryRejection>,
+) -> Response {
     let Ok(Query(query)) = query else {
-        return html(StatusCode::BAD_REQUEST, page("Cannot connect", "The address is malformed.", None));
+        return html(
+            StatusCode::BAD_REQUEST,
+            page("Cannot connect", "The address is malformed.", None),
+        );
     };
     let flow = match query.flow.as_deref() {
         Some("oauth1") => Flow::OAuth1,
@@ -52,7 +58,11 @@ async fn authorize(State(state): State<AppState>, query: Result<Query<AuthorizeQ
         _ => {
             return html(
                 StatusCode::BAD_REQUEST,
-                page("Cannot connect", "The address must say flow=oauth1 or flow=oauth2.", None),
+                page(
+                    "Cannot connect",
+                    "The address must say flow=oauth1 or flow=oauth2.",
+                    None,
+                ),
             );
         }
     };
@@ -78,17 +88,25 @@ async fn authorize(State(state): State<AppState>, query: Result<Query<AuthorizeQ
 pub fn connect_error_page(error: ConnectError) -> Response {
     match error {
         ConnectError::NotConfigured { flow, missing } => {
-            tracing::warn!(flow, "a visitor asked for a connect flow that is not configured: set {missing}");
+            tracing::warn!(
+                flow,
+                "a visitor asked for a connect flow that is not configured: set {missing}"
+            );
             html(
                 StatusCode::NOT_FOUND,
                 page(
                     "Connecting Twitter is not set up",
-                    &format!("This service does not run the {flow} flow yet: its operator must set {missing}."),
+                    &format!(
+                        "This service does not run the {flow} flow yet: its operator must set {missing}."
+                    ),
                     None,
                 ),
             )
         }
-        ConnectError::BadRequest(message) => html(StatusCode::BAD_REQUEST, page("Cannot connect", &message, None)),
+        ConnectError::BadRequest(message) => html(
+            StatusCode::BAD_REQUEST,
+            page("Cannot connect", &message, None),
+        ),
         ConnectError::Stale { restart } => html(
             StatusCode::BAD_REQUEST,
             page_with_link(
@@ -106,9 +124,16 @@ pub fn connect_error_page(error: ConnectError) -> Response {
                 None,
             ),
         ),
-        ConnectError::Upstream { cause, gateway_timeout } => {
+        ConnectError::Upstream {
+            cause,
+            gateway_timeout,
+        } => {
             tracing::error!(cause = %cause, "a connect flow failed at X");
-            let status = if gateway_timeout { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
+            let status = if gateway_timeout {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
             html(
                 status,
                 page(
@@ -122,7 +147,11 @@ pub fn connect_error_page(error: ConnectError) -> Response {
             tracing::error!(cause = %cause, "a connect flow could not use the store");
             html(
                 StatusCode::SERVICE_UNAVAILABLE,
-                page("Please try again", "The connection could not be recorded just now. Please start again in a moment.", None),
+                page(
+                    "Please try again",
+                    "The connection could not be recorded just now. Please start again in a moment.",
+                    None,
+                ),
             )
         }
     }

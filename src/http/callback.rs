@@ -79,7 +79,9 @@ async fn record_connected(state: &AppState, finished: Finished) -> Response {
     let event_type = finished.event.event_type.clone();
     if let Err(e) = state.outbox.append(finished.event).await {
         tracing::error!(%event_id, error = %e, "connect event could not be stored");
-        return super::authorize::connect_error_page(crate::connect::ConnectError::Store(e.to_string()));
+        return super::authorize::connect_error_page(crate::connect::ConnectError::Store(
+            e.to_string(),
+        ));
     }
     state.delivery.wake();
     tracing::info!(%event_id, %event_type, "connect flow finished");
@@ -95,7 +97,11 @@ async fn record_connected(state: &AppState, finished: Finished) -> Response {
             ),
         ),
     };
-    match finished.return_to.as_deref().and_then(|r| url::Url::parse(r).ok()) {
+    match finished
+        .return_to
+        .as_deref()
+        .and_then(|r| url::Url::parse(r).ok())
+    {
         Some(mut target) => {
             // The site learns the outcome without a secret: `twitter=connected` or `denied`.
             target.query_pairs_mut().append_pair("twitter", word);

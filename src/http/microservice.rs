@@ -45,13 +45,18 @@ type Params = Query<HashMap<String, String>>;
 
 /// A required query parameter, or FastAPI's 422 for a missing one.
 fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
-    params.get(name).map(String::as_str).ok_or_else(|| ApiError::missing_query(name))
+    params
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| ApiError::missing_query(name))
 }
 
 fn unknown_service(id: &str) -> ApiError {
     ApiError::Detail(
         StatusCode::NOT_FOUND,
-        format!("Unknown service id '{id}'. GET /services lists this microservice's only service: {SERVICE_ID} ({SERVICE_NAME})."),
+        format!(
+            "Unknown service id '{id}'. GET /services lists this microservice's only service: {SERVICE_ID} ({SERVICE_NAME})."
+        ),
     )
 }
 
@@ -64,7 +69,9 @@ fn known_action(params: &HashMap<String, String>) -> Result<(), ApiError> {
     if !is_send_tweet(action) {
         return Err(ApiError::Detail(
             StatusCode::NOT_FOUND,
-            format!("Unknown action id '{action}'. GET /actions lists the service's only action: {SEND_TWEET_ID} ({SEND_TWEET_NAME})."),
+            format!(
+                "Unknown action id '{action}'. GET /actions lists the service's only action: {SEND_TWEET_ID} ({SEND_TWEET_NAME})."
+            ),
         ));
     }
     Ok(())
@@ -112,8 +119,13 @@ async fn actions(_: Authenticated, Query(params): Params) -> Result<Json<Listing
 #[utoipa::path(get, path = "/service/resource", tag = "tracardi", security(("bearer" = [])),
     params(("service_id" = String, Query)),
     responses((status = 200, body = Option<ResourceForm>), (status = 403, body = Detail), (status = 422, description = "service_id missing")))]
-async fn service_resource(_: Authenticated, Query(params): Params) -> Result<Json<Option<ResourceForm>>, ApiError> {
-    Ok(Json(is_service(param(&params, "service_id")?).then(ResourceForm::twitter)))
+async fn service_resource(
+    _: Authenticated,
+    Query(params): Params,
+) -> Result<Json<Option<ResourceForm>>, ApiError> {
+    Ok(Json(
+        is_service(param(&params, "service_id")?).then(ResourceForm::twitter),
+    ))
 }
 
 /// Validate the four keys for Tracardi's GUI: `true`, or 422 with a message on the field each
@@ -141,13 +153,19 @@ async fn validate_resource(
         return Err(unknown_service(service));
     }
     let parsed = Credentials::from_json(&json_body(body)?).map_err(ApiError::Fields)?;
-    let report = state.validator.validate(parsed, false).await.map_err(as_detail)?;
+    let report = state
+        .validator
+        .validate(parsed, false)
+        .await
+        .map_err(as_detail)?;
     let mut fields = BTreeMap::new();
     for problem in &report.problems {
         let blocks = problem.severity == Severity::Error || problem.code == "read_only_token";
         if blocks {
             let field = problem.field.unwrap_or(API_KEY).to_owned();
-            fields.entry(field).or_insert_with(|| format!("{} {}", problem.message, problem.fix));
+            fields
+                .entry(field)
+                .or_insert_with(|| format!("{} {}", problem.message, problem.fix));
         }
     }
     if fields.is_empty() {
@@ -160,7 +178,10 @@ async fn validate_resource(
 /// X could not judge the keys: a `{"detail"}` the GUI shows as a message (never a 401).
 fn as_detail(undecided: Undecided) -> ApiError {
     match ApiError::from(undecided) {
-        ApiError::Problem(p) => ApiError::Detail(StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_GATEWAY), p.detail),
+        ApiError::Problem(p) => ApiError::Detail(
+            StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            p.detail,
+        ),
         other => other,
     }
 }
@@ -198,8 +219,12 @@ pub struct ActionForm {
 #[utoipa::path(get, path = "/plugin/form", tag = "tracardi", security(("bearer" = [])),
     params(("service_id" = String, Query), ("action_id" = String, Query)),
     responses((status = 200, body = ActionForm), (status = 403, body = Detail), (status = 422, description = "a parameter is missing")))]
-async fn plugin_form(_: Authenticated, Query(params): Params) -> Result<Json<ActionForm>, ApiError> {
-    let known = is_service(param(&params, "service_id")?) && is_send_tweet(param(&params, "action_id")?);
+async fn plugin_form(
+    _: Authenticated,
+    Query(params): Params,
+) -> Result<Json<ActionForm>, ApiError> {
+    let known =
+        is_service(param(&params, "service_id")?) && is_send_tweet(param(&params, "action_id")?);
     // Unknown ids: `{"init": {}, "form": null}`, as Tracardi's GUI expects.
     Ok(Json(if known {
         ActionForm {
@@ -231,8 +256,12 @@ async fn plugin_validate(
 ) -> Result<Json<Value>, ApiError> {
     known_action(&params)?;
     let body = parse_body(body)?;
-    let config = body.get("config").ok_or_else(|| ApiError::field("config", "Field required"))?;
-    Ok(Json(microservice::validate_config(config).map_err(ApiError::Fields)?))
+    let config = body
+        .get("config")
+        .ok_or_else(|| ApiError::field("config", "Field required"))?;
+    Ok(Json(
+        microservice::validate_config(config).map_err(ApiError::Fields)?,
+    ))
 }
 
 /// Run "Send tweet": render the template, check the length, post it once.

@@ -4,7 +4,7 @@ pub mod access_log;
 pub mod auth;
 pub mod authorize;
 pub mod callback;
-// pub mod microservice; (waits for tracardi::template and twitter::text)
+pub mod microservice;
 pub mod ops;
 pub mod outbox;
 pub mod resource;
@@ -98,7 +98,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(resource::routes())
         .merge(validate::routes())
-        // .merge(microservice::routes())
+        .merge(microservice::routes())
         .merge(callback::routes())
         .merge(authorize::routes())
         .merge(outbox::routes())

@@ -66,9 +66,13 @@ pub enum Taken {
         secret: secrecy::SecretString,
     },
     /// Taken before: a replay.
-    Used { context: serde_json::Value },
+    Used {
+        context: serde_json::Value,
+    },
     /// Waited longer than its time to live.
-    Expired { context: serde_json::Value },
+    Expired {
+        context: serde_json::Value,
+    },
     Unknown,
 }
 

@@ -6,8 +6,8 @@
 //! commit that holds their change is on disk.
 
 use super::{Appended, Millis, NewEvent, Outbox, OutboxCounts, StoreError, StoredEvent, Taken};
-use secrecy::{ExposeSecret, SecretString};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
@@ -516,7 +516,8 @@ impl Outbox for SqliteOutbox {
         secret: SecretString,
         expires: Millis,
     ) -> Result<(), StoreError> {
-        self.call(|r| Command::PutPending(key, context.to_string(), secret, expires, r)).await
+        self.call(|r| Command::PutPending(key, context.to_string(), secret, expires, r))
+            .await
     }
     async fn take_pending(&self, key: String, now: Millis) -> Result<Taken, StoreError> {
         self.call(|r| Command::TakePending(key, now, r)).await
@@ -626,8 +627,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteOutbox::open(dir.path()).unwrap();
         let context = json!({"flow": "oauth2", "profile_id": "p1"});
-        store.put_pending("k1".into(), context.clone(), "verifier".to_owned().into(), 100).await.unwrap();
-        store.put_pending("k2".into(), context.clone(), "old".to_owned().into(), 100).await.unwrap();
+        store
+            .put_pending(
+                "k1".into(),
+                context.clone(),
+                "verifier".to_owned().into(),
+                100,
+            )
+            .await
+            .unwrap();
+        store
+            .put_pending("k2".into(), context.clone(), "old".to_owned().into(), 100)
+            .await
+            .unwrap();
         match store.take_pending("k1".into(), 50).await.unwrap() {
             Taken::Pending { context: c, secret } => {
                 assert_eq!(c, context);
@@ -635,14 +647,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(store.take_pending("k1".into(), 50).await.unwrap(), Taken::Used { .. }));
-        assert!(matches!(store.take_pending("k2".into(), 100).await.unwrap(), Taken::Expired { .. }));
-        assert!(matches!(store.take_pending("k3".into(), 0).await.unwrap(), Taken::Unknown));
+        assert!(matches!(
+            store.take_pending("k1".into(), 50).await.unwrap(),
+            Taken::Used { .. }
+        ));
+        assert!(matches!(
+            store.take_pending("k2".into(), 100).await.unwrap(),
+            Taken::Expired { .. }
+        ));
+        assert!(matches!(
+            store.take_pending("k3".into(), 0).await.unwrap(),
+            Taken::Unknown
+        ));
         assert_eq!(store.prune_delivered(101).await.unwrap(), 2);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "the store holds secrets");
         }
     }

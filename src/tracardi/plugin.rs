@@ -20,7 +20,13 @@ pub fn spec_id() -> String {
 }
 
 /// The `Plugin` JSON for the service's single node type, every field as pydantic dumps it.
-pub fn registry_entry(name: &str, description: &str, keywords: &[&str], inputs: Value, outputs: Value) -> Value {
+pub fn registry_entry(
+    name: &str,
+    description: &str,
+    keywords: &[&str],
+    inputs: Value,
+    outputs: Value,
+) -> Value {
     json!({
         "start": false,
         "debug": false,
@@ -150,14 +156,25 @@ mod tests {
 
     #[test]
     fn run_responses_carry_all_seven_context_keys() {
-        let r = serde_json::to_value(RunResponse::response(json!({"tweet_id": "1"}), "ok".into())).unwrap();
+        let r = serde_json::to_value(RunResponse::response(json!({"tweet_id": "1"}), "ok".into()))
+            .unwrap();
         assert_eq!(r["result"]["port"], "response");
         let context = r["context"].as_object().unwrap();
-        for key in ["event", "session", "profile", "metrics", "memory", "ux", "node"] {
+        for key in [
+            "event", "session", "profile", "metrics", "memory", "ux", "node",
+        ] {
             assert!(context[key].is_null(), "{key}");
         }
-        let e = serde_json::to_value(RunResponse::error("too_long", "m".into(), Default::default())).unwrap();
-        assert_eq!(e["result"]["value"], json!({"message": "m", "code": "too_long"}));
+        let e = serde_json::to_value(RunResponse::error(
+            "too_long",
+            "m".into(),
+            Default::default(),
+        ))
+        .unwrap();
+        assert_eq!(
+            e["result"]["value"],
+            json!({"message": "m", "code": "too_long"})
+        );
         assert_eq!(e["console"]["errors"], json!(["m"]));
     }
 }

@@ -302,7 +302,10 @@ pub fn check_syntax(template: &str) -> Result<(), TemplateError> {
 
 enum Attempt {
     Reference(Reference),
-    Malformed { start: usize, problem: SyntaxProblem },
+    Malformed {
+        start: usize,
+        problem: SyntaxProblem,
+    },
 }
 
 /// Tries a match at every `{{`, left to right; a well-formed reference is skipped as a whole.
@@ -379,7 +382,11 @@ fn attempt_at(s: &str, start: usize) -> Option<Attempt> {
             .and_then(|_| malformed(SyntaxProblem::SourceCase(name.to_string())));
     };
     let path_start = name_end + 1;
-    let path_end = path_start + s[path_start..].bytes().take_while(|&b| is_path_byte(b)).count();
+    let path_end = path_start
+        + s[path_start..]
+            .bytes()
+            .take_while(|&b| is_path_byte(b))
+            .count();
     let path = &s[path_start..path_end];
     let close = skip_py_space(s, path_end);
     if s[close..].starts_with("}}") {
@@ -660,7 +667,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn render_with(template: &str, payload: Value, profile: Value) -> Result<String, TemplateError> {
+    fn render_with(
+        template: &str,
+        payload: Value,
+        profile: Value,
+    ) -> Result<String, TemplateError> {
         let null = Value::Null;
         let sources = Sources {
             payload: &payload,
@@ -702,7 +713,11 @@ mod tests {
             Ok("Hello Ada Lovelace!".into())
         );
         assert_eq!(
-            render_with("{{profile@data.contact.email.main}}", Value::Null, profile()),
+            render_with(
+                "{{profile@data.contact.email.main}}",
+                Value::Null,
+                profile()
+            ),
             Ok("ada@example.com".into())
         );
     }
@@ -776,7 +791,11 @@ mod tests {
             missing("profile@interests[0]")
         );
         assert_eq!(
-            render_with("{{payload@a[0]}}", json!({"a[0]": "bracket key"}), Value::Null),
+            render_with(
+                "{{payload@a[0]}}",
+                json!({"a[0]": "bracket key"}),
+                Value::Null
+            ),
             Ok("bracket key".into())
         );
     }
@@ -785,7 +804,11 @@ mod tests {
     fn digit_keys_in_objects_and_falsy_list_elements_are_found() {
         let payload = json!({"by_id": {"7": "seven", "07": "oh-seven"}, "scores": [0, "", false]});
         assert_eq!(
-            render_with("{{payload@by_id.7}} {{payload@by_id.07}}", payload.clone(), Value::Null),
+            render_with(
+                "{{payload@by_id.7}} {{payload@by_id.07}}",
+                payload.clone(),
+                Value::Null
+            ),
             Ok("seven oh-seven".into())
         );
         assert_eq!(
@@ -835,19 +858,33 @@ mod tests {
             "profile@interests.name",
         ] {
             let template = format!("Hi {{{{{path}}}}}");
-            assert_eq!(render_with(&template, Value::Null, p.clone()), missing(path));
+            assert_eq!(
+                render_with(&template, Value::Null, p.clone()),
+                missing(path)
+            );
         }
         let err = render_with("{{profile@data.pii.firstname}}", Value::Null, json!({}))
             .expect_err("missing");
-        assert!(err.to_string().contains("`profile@data.pii.firstname`"), "{err}");
+        assert!(
+            err.to_string().contains("`profile@data.pii.firstname`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn empty_and_null_containers_are_missing() {
         let payload = json!({"empty": {}, "list": [], "null": null});
-        for path in ["payload@empty.a", "payload@list.0", "payload@null.a", "payload@null.0"] {
+        for path in [
+            "payload@empty.a",
+            "payload@list.0",
+            "payload@null.a",
+            "payload@null.0",
+        ] {
             let template = format!("{{{{{path}}}}}");
-            assert_eq!(render_with(&template, payload.clone(), Value::Null), missing(path));
+            assert_eq!(
+                render_with(&template, payload.clone(), Value::Null),
+                missing(path)
+            );
         }
         // A null source behaves as `{}`; flow is always null for a microservice.
         assert_eq!(
@@ -904,7 +941,7 @@ mod tests {
     fn non_string_values_print_as_python() {
         let payload = json!({
             "none": null, "t": true, "f": false, "int": 42, "neg": -7, "big": 18446744073709551615u64,
-            "float": 1.0, "pi": 3.14, "small": 0.00001, "large": 1e16, "mid": 123456789.5,
+            "float": 1.0, "dec": 2.75, "small": 0.00001, "large": 1e16, "mid": 123456789.5,
             "list": [1, "two", null, true, 2.5],
             "dict": {"a": 1, "b": [true, null, "x"]},
             "quotes": ["it's", "say \"hi\"", "both ' and \"", "back\\slash", "tab\there\nline"],
@@ -918,7 +955,7 @@ mod tests {
             ("neg", "-7"),
             ("big", "18446744073709551615"),
             ("float", "1.0"),
-            ("pi", "3.14"),
+            ("dec", "2.75"),
             ("small", "1e-05"),
             ("large", "1e+16"),
             ("mid", "123456789.5"),
@@ -952,8 +989,8 @@ mod tests {
     #[test]
     fn object_order_is_kept() {
         // Needs serde_json's `preserve_order`: Python dicts keep insertion order.
-        let payload: Value = serde_json::from_str(r#"{"o": {"zeta": 1, "alpha": 2, "mid": 3}}"#)
-            .expect("json");
+        let payload: Value =
+            serde_json::from_str(r#"{"o": {"zeta": 1, "alpha": 2, "mid": 3}}"#).expect("json");
         assert_eq!(
             render_with("{{payload@o}}", payload, Value::Null),
             Ok("{'zeta': 1, 'alpha': 2, 'mid': 3}".into())
@@ -1132,7 +1169,10 @@ mod tests {
         assert_eq!(refs.len(), 2);
         assert_eq!(refs[0].source, Source::Profile);
         assert_eq!(refs[0].path, "data.pii.firstname");
-        assert_eq!(&template[refs[0].span.clone()], "{{ profile@data.pii.firstname }}");
+        assert_eq!(
+            &template[refs[0].span.clone()],
+            "{{ profile@data.pii.firstname }}"
+        );
         assert_eq!(refs[0].expression(), "profile@data.pii.firstname");
         assert_eq!(refs[1].source, Source::Payload);
         assert_eq!(&template[refs[1].span.clone()], "{{payload@items.0}}");
@@ -1171,18 +1211,34 @@ mod tests {
             ("{{profile@items[}}", "{{profile@items[}}", BadEnding('[')),
             ("{{profile@}}", "{{profile@}}", EmptyPath),
             ("{{ profile@ }}", "{{ profile@ }}", EmptyPath),
-            ("{{profile@first name}}", "{{profile@first name}}", Unexpected(' ')),
+            (
+                "{{profile@first name}}",
+                "{{profile@first name}}",
+                Unexpected(' '),
+            ),
             ("{{profile@ name}}", "{{profile@ name}}", Unexpected(' ')),
             ("{{profile@a:b}}", "{{profile@a:b}}", Unexpected(':')),
             ("{{profile@imię}}", "{{profile@imię}}", Unexpected('ę')),
             ("{{profile@name} x", "{{profile@name}", Unclosed),
             ("Hi {{profile@name", "{{profile@name", Unclosed),
             ("{{profile@name }", "{{profile@name }", Unclosed),
-            ("{{Profile@name}}", "{{Profile@name}}", SourceCase("Profile".into())),
-            ("{{ EVENT@type }}", "{{ EVENT@type }}", SourceCase("EVENT".into())),
+            (
+                "{{Profile@name}}",
+                "{{Profile@name}}",
+                SourceCase("Profile".into()),
+            ),
+            (
+                "{{ EVENT@type }}",
+                "{{ EVENT@type }}",
+                SourceCase("EVENT".into()),
+            ),
         ];
         for (template, snippet, expected) in cases {
-            assert_eq!(problem(template), (snippet.to_string(), expected), "{template:?}");
+            assert_eq!(
+                problem(template),
+                (snippet.to_string(), expected),
+                "{template:?}"
+            );
         }
     }
 
@@ -1201,7 +1257,8 @@ mod tests {
 
     #[test]
     fn check_syntax_reports_the_first_problem_with_its_position() {
-        let err = check_syntax("Zoë {{payload@ok}} {{profile@bad.}} {{profile@}}").expect_err("bad");
+        let err =
+            check_syntax("Zoë {{payload@ok}} {{profile@bad.}} {{profile@}}").expect_err("bad");
         assert_eq!(
             err,
             TemplateError::Malformed {
@@ -1215,9 +1272,13 @@ mod tests {
             err.to_string(),
             "malformed reference `{{profile@bad.}}` at character 20: a path must not end with `.`"
         );
-        let unexpected = check_syntax("{{payload@a b}}").expect_err("bad").to_string();
+        let unexpected = check_syntax("{{payload@a b}}")
+            .expect_err("bad")
+            .to_string();
         assert!(unexpected.contains("whitespace"), "{unexpected}");
-        let forbidden = check_syntax("{{payload@a:b}}").expect_err("bad").to_string();
+        let forbidden = check_syntax("{{payload@a:b}}")
+            .expect_err("bad")
+            .to_string();
         assert!(forbidden.contains("':'"), "{forbidden}");
     }
 
@@ -1225,7 +1286,11 @@ mod tests {
     fn malformed_references_render_verbatim_next_to_good_ones() {
         let payload = json!({"x": "X"});
         assert_eq!(
-            render_with("{{payload@x.}} {{payload@x}} {{Payload@x}}", payload, Value::Null),
+            render_with(
+                "{{payload@x.}} {{payload@x}} {{Payload@x}}",
+                payload,
+                Value::Null
+            ),
             Ok("{{payload@x.}} X {{Payload@x}}".into())
         );
     }

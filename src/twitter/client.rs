@@ -70,18 +70,28 @@ impl XClient {
 
     /// OAuth 1.0a step 1: `POST /oauth/request_token` with `oauth_callback`, signed with the
     /// consumer keys only.
-    pub async fn request_token(&self, keys: oauth1::Keys<'_>, callback: &str) -> Result<XAnswer, TransportError> {
+    pub async fn request_token(
+        &self,
+        keys: oauth1::Keys<'_>,
+        callback: &str,
+    ) -> Result<XAnswer, TransportError> {
         let url = self.url("/oauth/request_token");
         let authorization = header_for("POST", &url, keys, &[("oauth_callback", callback)]);
-        self.send(self.http.post(&url).header("authorization", authorization)).await
+        self.send(self.http.post(&url).header("authorization", authorization))
+            .await
     }
 
     /// OAuth 1.0a step 3: `POST /oauth/access_token` with the verifier, signed with the request
     /// token and its secret.
-    pub async fn access_token(&self, keys: oauth1::Keys<'_>, verifier: &str) -> Result<XAnswer, TransportError> {
+    pub async fn access_token(
+        &self,
+        keys: oauth1::Keys<'_>,
+        verifier: &str,
+    ) -> Result<XAnswer, TransportError> {
         let url = self.url("/oauth/access_token");
         let authorization = header_for("POST", &url, keys, &[("oauth_verifier", verifier)]);
-        self.send(self.http.post(&url).header("authorization", authorization)).await
+        self.send(self.http.post(&url).header("authorization", authorization))
+            .await
     }
 
     /// OAuth 2.0: `POST /2/oauth2/token`, exchanging a code and its PKCE verifier. A
@@ -110,14 +120,16 @@ impl XClient {
 
     /// `GET /2/users/me` with an OAuth 2.0 user token.
     pub async fn users_me_bearer(&self, token: &str) -> Result<XAnswer, TransportError> {
-        self.send(self.http.get(self.url("/2/users/me")).bearer_auth(token)).await
+        self.send(self.http.get(self.url("/2/users/me")).bearer_auth(token))
+            .await
     }
 
     /// `GET /2/users/me` signed with OAuth 1.0a keys.
     pub async fn users_me_signed(&self, keys: oauth1::Keys<'_>) -> Result<XAnswer, TransportError> {
         let url = self.url("/2/users/me");
         let authorization = header_for("GET", &url, keys, &[]);
-        self.send(self.http.get(&url).header("authorization", authorization)).await
+        self.send(self.http.get(&url).header("authorization", authorization))
+            .await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<XAnswer, TransportError> {

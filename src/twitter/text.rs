@@ -306,7 +306,10 @@ fn is_query_ending_char(c: char) -> bool {
 /// letter or digit). Punycode (`xn--…`) has no look-ahead.
 fn tld_end(s: &str, i: usize) -> Option<usize> {
     let rest = &s[i..];
-    if rest.get(..4).is_some_and(|head| head.eq_ignore_ascii_case("xn--")) {
+    if rest
+        .get(..4)
+        .is_some_and(|head| head.eq_ignore_ascii_case("xn--"))
+    {
         let len = rest[4..]
             .bytes()
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
@@ -380,7 +383,11 @@ fn ascii_domains(domain: &str) -> Vec<Range<usize>> {
             labels.push(end);
             at = end + 1;
         }
-        if let Some(end) = labels.iter().rev().find_map(|&end| tld_end(domain, end + 1)) {
+        if let Some(end) = labels
+            .iter()
+            .rev()
+            .find_map(|&end| tld_end(domain, end + 1))
+        {
             found.push(i..end);
             i = end;
         } else {
@@ -454,7 +461,10 @@ fn match_url(s: &str, start: usize) -> Option<UrlMatch> {
     let rest = &s[start..];
     let scheme_len = ["https://", "http://"]
         .into_iter()
-        .find(|p| rest.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p)))
+        .find(|p| {
+            rest.get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p))
+        })
         .map_or(0, str::len);
     let domain_start = start + scheme_len;
     let domain_end = domain_end(s, domain_start)?;
@@ -469,10 +479,10 @@ fn match_url(s: &str, start: usize) -> Option<UrlMatch> {
     if has_path {
         end = path_end(s, end + 1);
     }
-    if s[end..].starts_with('?') {
-        if let Some(query) = query_end(s, end + 1) {
-            end = query;
-        }
+    if s[end..].starts_with('?')
+        && let Some(query) = query_end(s, end + 1)
+    {
+        end = query;
     }
     Some(UrlMatch {
         start,
@@ -533,7 +543,8 @@ fn accept(text: &str, m: &UrlMatch, before: Option<char>, urls: &mut Vec<Range<u
     for (n, range) in found.into_iter().enumerate() {
         let ascii = &domain[range.clone()];
         let short = is_short_country_domain(ascii);
-        let special = short.is_some_and(|tld| tld.eq_ignore_ascii_case("co") || tld.eq_ignore_ascii_case("tv"));
+        let special = short
+            .is_some_and(|tld| tld.eq_ignore_ascii_case("co") || tld.eq_ignore_ascii_case("tv"));
         if m.has_path || special || short.is_none() {
             let end = if n == last && m.has_path {
                 m.end
@@ -588,7 +599,10 @@ mod tests {
         assert_eq!(weighted_length("zażółć"), 6);
         assert_eq!(weighted_length("Ωмשعक"), 5);
         // General punctuation in the light ranges.
-        assert_eq!(weighted_length("\u{2013}\u{201c}\u{201d}\u{2019}\u{2032}"), 5);
+        assert_eq!(
+            weighted_length("\u{2013}\u{201c}\u{201d}\u{2019}\u{2032}"),
+            5
+        );
         // Outside them: U+2020 †, U+2038 ‸, U+20AC €, U+2122 ™.
         assert_eq!(weighted_length("†‸€™"), 8);
         // U+1100 (Hangul jamo) is the first heavy code point.
@@ -610,7 +624,10 @@ mod tests {
             ("❤", 2),
             ("🏳\u{fe0f}\u{200d}🌈", 2),
             ("🧑🏽\u{200d}💻", 2),
-            ("🏴\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}", 2),
+            (
+                "🏴\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}",
+                2,
+            ),
             ("1\u{fe0f}\u{20e3}", 2),
             ("#\u{20e3}", 2),
             ("©\u{fe0f}", 2),
@@ -664,7 +681,11 @@ mod tests {
 
     #[test]
     fn urls_at_the_limit() {
-        let text = format!("{} https://example.com/{}", "a".repeat(256), "p".repeat(100));
+        let text = format!(
+            "{} https://example.com/{}",
+            "a".repeat(256),
+            "p".repeat(100)
+        );
         assert_eq!(weighted_length(&text), 280);
         assert!(fits(&text));
         assert!(!fits(&format!("{text}!")));
@@ -672,8 +693,14 @@ mod tests {
 
     #[test]
     fn urls_with_a_scheme() {
-        assert_eq!(urls("see https://example.com/path."), vec!["https://example.com/path"]);
-        assert_eq!(urls("(https://example.com/a)"), vec!["https://example.com/a"]);
+        assert_eq!(
+            urls("see https://example.com/path."),
+            vec!["https://example.com/path"]
+        );
+        assert_eq!(
+            urls("(https://example.com/a)"),
+            vec!["https://example.com/a"]
+        );
         assert_eq!(
             urls("https://en.wikipedia.org/wiki/Primer_(film), yes"),
             vec!["https://en.wikipedia.org/wiki/Primer_(film)"]
@@ -683,8 +710,14 @@ mod tests {
             vec!["http://example.com:8080/x?q=1&r=2"]
         );
         assert_eq!(urls("https://example.com?"), vec!["https://example.com"]);
-        assert_eq!(urls("https://sub_domain.example.com"), vec!["https://sub_domain.example.com"]);
-        assert_eq!(urls("https://xn--80ak6aa92e.xn--p1ai/"), vec!["https://xn--80ak6aa92e.xn--p1ai/"]);
+        assert_eq!(
+            urls("https://sub_domain.example.com"),
+            vec!["https://sub_domain.example.com"]
+        );
+        assert_eq!(
+            urls("https://xn--80ak6aa92e.xn--p1ai/"),
+            vec!["https://xn--80ak6aa92e.xn--p1ai/"]
+        );
         assert_eq!(
             urls("https://example.com/a https://example.org/b"),
             vec!["https://example.com/a", "https://example.org/b"]
@@ -711,11 +744,23 @@ mod tests {
         // A port or query without a path is not part of it.
         assert_eq!(urls("example.com:8080"), vec!["example.com"]);
         // name + country code without a path: not a URL.
-        for text in ["setup.py", "readme.md", "example.de", "e.g. this", "v1.2.3", "3.14"] {
+        for text in [
+            "setup.py",
+            "readme.md",
+            "example.de",
+            "e.g. this",
+            "v1.2.3",
+            "3.14",
+        ] {
             assert!(urls(text).is_empty(), "{text}");
         }
         // Not after `-`, `_`, `.` or `/`; not inside an e-mail address.
-        for text in ["-example.com", "_example.com", "/example.com", "user@example.com"] {
+        for text in [
+            "-example.com",
+            "_example.com",
+            "/example.com",
+            "user@example.com",
+        ] {
             assert!(urls(text).is_empty(), "{text}: {:?}", urls(text));
         }
         // Only the ASCII-domain part after an `_` counts, as in twitter-text.
@@ -738,10 +783,16 @@ mod tests {
     #[test]
     fn tld_lists_are_well_formed() {
         for tld in COUNTRY_TLDS.split_whitespace() {
-            assert!(tld.len() == 2 && tld.bytes().all(|b| b.is_ascii_lowercase()), "{tld}");
+            assert!(
+                tld.len() == 2 && tld.bytes().all(|b| b.is_ascii_lowercase()),
+                "{tld}"
+            );
         }
         for tld in GENERIC_TLDS.split_whitespace() {
-            assert!(tld.len() >= 3 && tld.bytes().all(|b| b.is_ascii_lowercase()), "{tld}");
+            assert!(
+                tld.len() >= 3 && tld.bytes().all(|b| b.is_ascii_lowercase()),
+                "{tld}"
+            );
         }
     }
 }

@@ -13,11 +13,22 @@ async fn app_for(x: &FakeX, extra: &[&str]) -> TestApp {
 }
 
 async fn get(app: &TestApp, path: &str) -> reqwest::Response {
-    app.client.get(app.url(path)).bearer_auth(&app.token).send().await.unwrap()
+    app.client
+        .get(app.url(path))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
-    app.client.post(app.url(path)).bearer_auth(&app.token).json(body).send().await.unwrap()
+    app.client
+        .post(app.url(path))
+        .bearer_auth(&app.token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn run_path() -> String {
@@ -69,15 +80,25 @@ async fn run_answer(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
     assert_eq!(crate::support::content_type(&response), "application/json");
     let body = json(response).await;
-    let port = body["result"]["port"].as_str().expect("result.port is a string");
+    let port = body["result"]["port"]
+        .as_str()
+        .expect("result.port is a string");
     assert!(port == "response" || port == "error", "{body}");
     assert!(body["result"]["value"].is_object() || body["result"]["value"].is_null());
     let context = body["context"].as_object().expect("context is an object");
-    for key in ["event", "session", "profile", "metrics", "memory", "ux", "node"] {
+    for key in [
+        "event", "session", "profile", "metrics", "memory", "ux", "node",
+    ] {
         assert!(context.contains_key(key), "context lacks {key}");
     }
     for list in ["infos", "errors", "warnings"] {
-        assert!(body["console"][list].as_array().unwrap().iter().all(Value::is_string));
+        assert!(
+            body["console"][list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(Value::is_string)
+        );
     }
     body
 }
@@ -92,11 +113,17 @@ fn error_code(body: &Value) -> &str {
 async fn lists_one_service_with_one_action() {
     let app = TestApp::spawn(&[]).await;
     let services = json(get(&app, "/services").await).await;
-    assert_eq!(services, json!({"total": 1, "result": {SERVICE_ID: "Twitter"}}));
+    assert_eq!(
+        services,
+        json!({"total": 1, "result": {SERVICE_ID: "Twitter"}})
+    );
     assert_eq!(SERVICE_ID, SERVICE_ID.to_lowercase());
 
     let actions = json(get(&app, &format!("/actions?service_id={SERVICE_ID}")).await).await;
-    assert_eq!(actions, json!({"total": 1, "result": {SEND_TWEET_ID: "Send tweet"}}));
+    assert_eq!(
+        actions,
+        json!({"total": 1, "result": {SEND_TWEET_ID: "Send tweet"}})
+    );
     let none = json(get(&app, "/actions?service_id=unknown").await).await;
     assert_eq!(none, json!({"total": 0, "result": {}}));
 
@@ -110,19 +137,33 @@ async fn lists_one_service_with_one_action() {
     // Every endpoint but /api-key wants the bearer token, and says so with 403.
     let anonymous = app.client.get(app.url("/services")).send().await.unwrap();
     assert_eq!(anonymous.status(), 403);
-    assert_eq!(json(anonymous).await, json!({"detail": "Not authenticated"}));
+    assert_eq!(
+        json(anonymous).await,
+        json!({"detail": "Not authenticated"})
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn serves_the_resource_form_and_the_action_form() {
     let app = TestApp::spawn(&[]).await;
-    let resource = json(get(&app, &format!("/service/resource?service_id={SERVICE_ID}")).await).await;
+    let resource =
+        json(get(&app, &format!("/service/resource?service_id={SERVICE_ID}")).await).await;
     let plain = json(app.client.get(app.url("/resource")).send().await.unwrap()).await;
     assert_eq!(resource, plain, "the same form as GET /resource");
-    assert_eq!(json(get(&app, "/service/resource?service_id=nope").await).await, Value::Null);
+    assert_eq!(
+        json(get(&app, "/service/resource?service_id=nope").await).await,
+        Value::Null
+    );
 
-    let form = json(get(&app, &format!("/plugin/form?service_id={SERVICE_ID}&action_id={SEND_TWEET_ID}")).await).await;
+    let form = json(
+        get(
+            &app,
+            &format!("/plugin/form?service_id={SERVICE_ID}&action_id={SEND_TWEET_ID}"),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(form["init"], json!({"tweet": ""}));
     let field = &form["form"]["groups"][0]["fields"][0];
     assert_eq!(field["id"], "tweet");
@@ -132,7 +173,14 @@ async fn serves_the_resource_form_and_the_action_form() {
     for key in ["submit", "default", "title", "groups"] {
         assert!(form["form"].get(key).is_some(), "Form.{key}");
     }
-    let unknown = json(get(&app, &format!("/plugin/form?service_id={SERVICE_ID}&action_id=x")).await).await;
+    let unknown = json(
+        get(
+            &app,
+            &format!("/plugin/form?service_id={SERVICE_ID}&action_id=x"),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(unknown, json!({"init": {}, "form": null}));
     app.shutdown().await;
 }
@@ -144,16 +192,29 @@ async fn the_registry_entry_is_a_tracardi_plugin() {
     assert_eq!(plugin["start"], false);
     assert_eq!(plugin["debug"], false);
     let spec = &plugin["spec"];
-    assert_eq!(spec["module"], "tracardi.process_engine.action.v1.microservice.plugin");
+    assert_eq!(
+        spec["module"],
+        "tracardi.process_engine.action.v1.microservice.plugin"
+    );
     assert_eq!(spec["className"], "MicroserviceAction");
     assert_eq!(spec["inputs"], json!(["payload"]));
     assert_eq!(spec["outputs"], json!(["response", "error"]));
     assert_eq!(spec["version"], "0.8.2");
     assert!(spec["on_connection_error_repeat"].is_u64());
-    for flag in ["skip", "block_flow", "run_in_background", "on_error_continue", "append_input_payload", "join_input_payload"] {
+    for flag in [
+        "skip",
+        "block_flow",
+        "run_in_background",
+        "on_error_continue",
+        "append_input_payload",
+        "join_input_payload",
+    ] {
         assert!(spec[flag].is_boolean(), "spec.{flag}");
     }
-    assert_eq!(spec["run_once"], json!({"value": "", "ttl": 0, "type": "value", "enabled": false}));
+    assert_eq!(
+        spec["run_once"],
+        json!({"value": "", "ttl": 0, "type": "value", "enabled": false})
+    );
     let microservice = &spec["microservice"];
     assert!(microservice["server"]["credentials"]["production"].is_object());
     assert!(microservice["server"]["resource"]["id"].is_string());
@@ -167,7 +228,10 @@ async fn the_registry_entry_is_a_tracardi_plugin() {
     assert!(meta["width"].is_u64() && meta["height"].is_u64());
     assert!(meta["documentation"]["inputs"]["payload"]["desc"].is_string());
     for port in ["response", "error"] {
-        assert!(meta["documentation"]["outputs"][port]["desc"].is_string(), "{port}");
+        assert!(
+            meta["documentation"]["outputs"][port]["desc"].is_string(),
+            "{port}"
+        );
     }
     for flag in ["pro", "commercial", "frontend"] {
         assert_eq!(meta[flag], false, "{flag}");
@@ -175,14 +239,25 @@ async fn the_registry_entry_is_a_tracardi_plugin() {
     // Better than the Python server's 500: a readable 404.
     let unknown = get(&app, "/plugin/registry?service_id=other").await;
     assert_eq!(unknown.status(), 404);
-    assert!(json(unknown).await["detail"].as_str().unwrap().contains(SERVICE_ID));
+    assert!(
+        json(unknown).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains(SERVICE_ID)
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn resource_validation_speaks_the_gui_s_language() {
     let keys = Keys::unique("msv");
-    let x = FakeX::with_keys(Scenario::Ok { access_level: Some("read-write") }, &keys).await;
+    let x = FakeX::with_keys(
+        Scenario::Ok {
+            access_level: Some("read-write"),
+        },
+        &keys,
+    )
+    .await;
     let app = app_for(&x, &[]).await;
     let path = format!("/service/resource/validate?service_id={SERVICE_ID}");
     let ok = post(&app, &path, &keys.json()).await;
@@ -199,18 +274,31 @@ async fn resource_validation_speaks_the_gui_s_language() {
     // A read-only token cannot tweet: shown under the access_token field.
     let read_only = Keys::unique("msr");
     x.accept(&read_only);
-    x.set(Scenario::Ok { access_level: Some("read") });
+    x.set(Scenario::Ok {
+        access_level: Some("read"),
+    });
     let response = post(&app, &path, &read_only.json()).await;
     assert_eq!(response.status(), 422);
     let fields = json(response).await;
-    assert!(fields["access_token"].as_str().unwrap().contains("read-only"), "{fields}");
+    assert!(
+        fields["access_token"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"),
+        "{fields}"
+    );
 
     // Wrong keys: a message the GUI shows under the first field.
     x.set(Scenario::Unauthorized);
     let wrong = Keys::unique("msw");
     let response = post(&app, &path, &wrong.json()).await;
     assert_eq!(response.status(), 422);
-    assert!(json(response).await["api_key"].as_str().unwrap().contains("rejected"));
+    assert!(
+        json(response).await["api_key"]
+            .as_str()
+            .unwrap()
+            .contains("rejected")
+    );
 
     // A missing field (the GUI posts {} when a form is empty).
     let response = post(&app, &path, &json!({})).await;
@@ -218,7 +306,12 @@ async fn resource_validation_speaks_the_gui_s_language() {
     assert_eq!(json(response).await["api_secret"], "Field required");
 
     // Unknown service.
-    let response = post(&app, "/service/resource/validate?service_id=zzz", &keys.json()).await;
+    let response = post(
+        &app,
+        "/service/resource/validate?service_id=zzz",
+        &keys.json(),
+    )
+    .await;
     assert_eq!(response.status(), 404);
     app.shutdown().await;
 }
@@ -233,7 +326,12 @@ async fn an_unreachable_x_is_an_error_the_gui_can_show() {
     )
     .await;
     assert_eq!(response.status(), 502);
-    assert!(json(response).await["detail"].as_str().unwrap().contains("could not be reached"));
+    assert!(
+        json(response).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("could not be reached")
+    );
     app.shutdown().await;
 }
 
@@ -243,14 +341,27 @@ async fn plugin_validate_returns_the_cleaned_config() {
     let path = format!("/plugin/validate?service_id={SERVICE_ID}&action_id={SEND_TWEET_ID}");
     let body = json!({"config": {"tweet": "Hi {{profile@data.pii.firstname}}", "source": {"id": "", "name": ""}}, "credentials": null});
     let cleaned = json(post(&app, &path, &body).await).await;
-    assert_eq!(cleaned, json!({"tweet": "Hi {{profile@data.pii.firstname}}"}));
+    assert_eq!(
+        cleaned,
+        json!({"tweet": "Hi {{profile@data.pii.firstname}}"})
+    );
 
     for tweet in ["", "   ", "Hi {{profile@data.pii.firstname.}}"] {
-        let response = post(&app, &path, &json!({"config": {"tweet": tweet}, "credentials": {}})).await;
+        let response = post(
+            &app,
+            &path,
+            &json!({"config": {"tweet": tweet}, "credentials": {}}),
+        )
+        .await;
         assert_eq!(response.status(), 422, "{tweet:?}");
         assert!(json(response).await["tweet"].is_string());
     }
-    let unknown = post(&app, &format!("/plugin/validate?service_id={SERVICE_ID}&action_id=nope"), &body).await;
+    let unknown = post(
+        &app,
+        &format!("/plugin/validate?service_id={SERVICE_ID}&action_id=nope"),
+        &body,
+    )
+    .await;
     assert_eq!(unknown.status(), 404);
     app.shutdown().await;
 }
@@ -258,7 +369,13 @@ async fn plugin_validate_returns_the_cleaned_config() {
 #[tokio::test]
 async fn send_tweet_renders_the_template_and_posts_it_signed() {
     let keys = Keys::unique("tw");
-    let x = FakeX::with_keys(Scenario::Ok { access_level: Some("read-write") }, &keys).await;
+    let x = FakeX::with_keys(
+        Scenario::Ok {
+            access_level: Some("read-write"),
+        },
+        &keys,
+    )
+    .await;
     let app = app_for(&x, &[]).await;
     let tweet = "Thanks {{profile@data.pii.firstname}} for the {{event@properties.items.0.name}} ({{payload@order.total}})! https://example.com/a/very/long/link/that/counts/as/twenty/three/characters/only";
     let body = tracardi_run_body(tweet, keys.json(), json!({"order": {"total": 12.0}}));
@@ -267,29 +384,54 @@ async fn send_tweet_renders_the_template_and_posts_it_signed() {
     let expected = "Thanks Ann for the Blue mug (12.0)! https://example.com/a/very/long/link/that/counts/as/twenty/three/characters/only";
     assert_eq!(answer["result"]["value"]["text"], expected);
     assert!(answer["result"]["value"]["tweet_id"].is_string());
-    assert!(answer["console"]["infos"][0].as_str().unwrap().contains("posted"));
+    assert!(
+        answer["console"]["infos"][0]
+            .as_str()
+            .unwrap()
+            .contains("posted")
+    );
     let posts = x.tweets();
     assert_eq!(posts.len(), 1);
     assert!(posts[0].signature_ok, "the fake X verified the signature");
-    assert_eq!(serde_json::from_str::<Value>(&posts[0].body).unwrap(), json!({"text": expected}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&posts[0].body).unwrap(),
+        json!({"text": expected})
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn send_tweet_reports_each_failure_on_the_error_port() {
     let keys = Keys::unique("te");
-    let x = FakeX::with_keys(Scenario::Ok { access_level: Some("read-write") }, &keys).await;
+    let x = FakeX::with_keys(
+        Scenario::Ok {
+            access_level: Some("read-write"),
+        },
+        &keys,
+    )
+    .await;
     let app = app_for(&x, &["--validate-timeout", "300ms"]).await;
     let run = |tweet: &str| tracardi_run_body(tweet, keys.json(), json!({}));
 
     // Failures found before posting: nothing reaches X.
-    let missing = run_answer(post(&app, &run_path(), &run("Hi {{profile@data.pii.nickname}}")).await).await;
+    let missing =
+        run_answer(post(&app, &run_path(), &run("Hi {{profile@data.pii.nickname}}")).await).await;
     assert_eq!(error_code(&missing), "missing_path");
-    assert!(missing["result"]["value"]["message"].as_str().unwrap().contains("profile@data.pii.nickname"));
+    assert!(
+        missing["result"]["value"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("profile@data.pii.nickname")
+    );
     let too_long = run_answer(post(&app, &run_path(), &run(&"a".repeat(281))).await).await;
     assert_eq!(error_code(&too_long), "too_long");
     let no_keys = run_answer(
-        post(&app, &run_path(), &tracardi_run_body("hello", json!({}), json!({}))).await,
+        post(
+            &app,
+            &run_path(),
+            &tracardi_run_body("hello", json!({}), json!({})),
+        )
+        .await,
     )
     .await;
     assert_eq!(error_code(&no_keys), "missing_credentials");
@@ -316,7 +458,11 @@ async fn send_tweet_reports_each_failure_on_the_error_port() {
     let before = x.tweets().len();
     let slow = run_answer(post(&app, &run_path(), &run("slow one")).await).await;
     assert_eq!(error_code(&slow), "x_timeout");
-    assert_eq!(x.tweets().len(), before + 1, "a timed-out post is not retried");
+    assert_eq!(
+        x.tweets().len(),
+        before + 1,
+        "a timed-out post is not retried"
+    );
     app.shutdown().await;
 }
 
@@ -332,12 +478,27 @@ async fn send_tweet_with_x_unreachable() {
 #[tokio::test]
 async fn malformed_runs_and_unknown_ids_get_clear_json_errors() {
     let app = TestApp::spawn(&[]).await;
-    let unknown = post(&app, &format!("/plugin/run?service_id={SERVICE_ID}&action_id=nope"), &json!({})).await;
+    let unknown = post(
+        &app,
+        &format!("/plugin/run?service_id={SERVICE_ID}&action_id=nope"),
+        &json!({}),
+    )
+    .await;
     assert_eq!(unknown.status(), 404);
     assert_eq!(crate::support::content_type(&unknown), "application/json");
-    assert!(json(unknown).await["detail"].as_str().unwrap().contains(SEND_TWEET_ID));
+    assert!(
+        json(unknown).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains(SEND_TWEET_ID)
+    );
 
-    let no_context = post(&app, &run_path(), &json!({"init": {"tweet": "x"}, "params": {}})).await;
+    let no_context = post(
+        &app,
+        &run_path(),
+        &json!({"init": {"tweet": "x"}, "params": {}}),
+    )
+    .await;
     assert_eq!(no_context.status(), 422);
     let body = json(no_context).await;
     assert_eq!(body["detail"][0]["loc"], json!(["body", "context"]));
@@ -353,7 +514,12 @@ async fn malformed_runs_and_unknown_ids_get_clear_json_errors() {
     assert_eq!(not_json.status(), 422);
     assert!(json(not_json).await["detail"].is_array());
 
-    let missing_action = post(&app, &format!("/plugin/run?service_id={SERVICE_ID}"), &json!({})).await;
+    let missing_action = post(
+        &app,
+        &format!("/plugin/run?service_id={SERVICE_ID}"),
+        &json!({}),
+    )
+    .await;
     assert_eq!(missing_action.status(), 422);
     app.shutdown().await;
 }
