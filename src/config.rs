@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// How long a credential check is answered from memory: seconds, or a number with `ms`/`s`/`m`.
     #[arg(long, env = "VALIDATE_CACHE_TTL", default_value = "300s")]
     pub validate_cache_ttl: String,
+    /// How long a whole request may take, the body's upload included; slow clients get 408.
+    /// Must be longer than VALIDATE_TIMEOUT.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s")]
+    pub request_timeout: String,
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -378,6 +382,7 @@ pub struct Config {
     pub secret: SecretString,
     pub data_dir: PathBuf,
     pub validate_cache_ttl: Duration,
+    pub request_timeout: Duration,
     pub log_format: LogFormat,
     pub twitter: TwitterConfig,
     pub delivery: Option<DeliveryConfig>,
@@ -428,6 +433,13 @@ impl ServeArgs {
         };
         let validate_cache_ttl = parse_duration("VALIDATE_CACHE_TTL", &self.validate_cache_ttl)?;
         let twitter = self.twitter.check()?;
+        let request_timeout = parse_duration("REQUEST_TIMEOUT", &self.request_timeout)?;
+        if request_timeout <= twitter.timeout {
+            return Err(ConfigError::new(
+                "REQUEST_TIMEOUT",
+                "must be longer than VALIDATE_TIMEOUT, or validations would be cut off",
+            ));
+        }
         let delivery = self.delivery.check()?;
         let callback = CallbackConfig {
             success_url: optional_url(
@@ -446,6 +458,7 @@ impl ServeArgs {
                 secret,
                 data_dir: self.data_dir.clone(),
                 validate_cache_ttl,
+                request_timeout,
                 log_format,
                 twitter,
                 delivery,

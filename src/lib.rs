@@ -51,8 +51,7 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
         outbox,
         delivery: delivery::DeliveryMonitor::new(config.delivery.is_some()),
         callback: config.callback.clone(),
-        // A validation may wait VALIDATE_TIMEOUT for X; leave room for that and a slow upload.
-        request_timeout: config.twitter.timeout + Duration::from_secs(20),
+        request_timeout: config.request_timeout,
     })
 }
 
@@ -78,9 +77,7 @@ pub async fn run(
     if worker.is_none() {
         tracing::warn!("TRACARDI_API_URL is not set: callbacks are stored and wait until it is");
     }
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    http::server::serve(listener, router(state), shutdown).await;
     // No more requests: let deliveries in flight finish; what is left stays stored.
     let _ = stop_worker.send(true);
     if let Some(mut worker) = worker
@@ -91,7 +88,6 @@ pub async fn run(
         worker.abort();
         tracing::warn!("deliveries still in flight at shutdown were left for the next start");
     }
-    served?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod microservice;
 pub mod ops;
 pub mod outbox;
 pub mod resource;
+pub mod server;
 pub mod validate;
 
 use crate::auth::Authenticator;

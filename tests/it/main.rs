@@ -1,12 +1,15 @@
 //! The one integration-test binary: the real service on 127.0.0.1:0 against a fake X.
 
 mod auth;
+mod browser;
 mod callback;
 mod cli;
 mod crash;
 mod fake_tracardi;
 mod fake_x;
 mod leak;
+mod microservice;
 mod ops;
+mod slow;
 mod support;
 mod validate;
