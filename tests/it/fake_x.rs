@@ -6,6 +6,15 @@
 //! not verify with the credentials the fake was told about gets X's 401, whatever the scenario.
 //!
 //! Each test scripts the fake with a [`Scenario`] and reads back what it received.
+//!
+//! The fake also plays X's side of the two sign-in flows (twitter-api.md §3) on the same server:
+//! OAuth 1.0a 3-legged (`POST /oauth/request_token`, the approval page `GET /oauth/authorize`,
+//! `POST /oauth/access_token`) and OAuth 2.0 with PKCE (the approval page
+//! `GET /i/oauth2/authorize`, `POST /2/oauth2/token`), after which `GET /2/users/me` answers
+//! for the new user token (signed) or bearer token, as the [`Scenario`] says. Configure it with
+//! [`FakeX::oauth1_app`] and [`FakeX::oauth2_client`]; script X's refusals with
+//! [`FakeX::set_flow_failure`]. The approval pages have two plain links, `#approve` and
+//! `#refuse`, that a browser clicks, or that [`link`] reads for a test over plain HTTP.
 
 use axum::Router;
 use axum::body::Body;
@@ -15,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -111,6 +121,25 @@ pub struct Received {
     pub oauth: BTreeMap<String, String>,
     /// Whether the signature verified with known credentials.
     pub signature_ok: bool,
+    pub body: String,
+}
+
+/// How `POST /2/tweets` answers.
+#[derive(Clone, Debug, Default)]
+pub enum TweetScenario {
+    /// 201 with the posted text and a new id.
+    #[default]
+    Created,
+    Duplicate,
+    /// 403 `oauth1-permissions`: the token is read-only.
+    ReadOnly,
+    PlanLacksEndpoint,
+    /// 429 whose `x-rate-limit-reset` is this many seconds from now.
+    RateLimited {
+        reset_in: u64,
+    },
+    /// Answers 201 only after this long.
+    Slow(Duration),
 }
 
 #[derive(Default)]
@@ -118,6 +147,8 @@ struct Shared {
     scenario: Mutex<Option<Scenario>>,
     known: Mutex<Vec<Keys>>,
     received: Mutex<Vec<Received>>,
+    tweets: Mutex<TweetScenario>,
+    flows: Mutex<Flows>,
 }
 
 pub struct FakeX {
@@ -165,6 +196,18 @@ impl FakeX {
         self.shared.known.lock().unwrap().push(keys.clone());
     }
 
+    pub fn set_tweets(&self, scenario: TweetScenario) {
+        *self.shared.tweets.lock().unwrap() = scenario;
+    }
+
+    /// The `POST /2/tweets` requests that arrived.
+    pub fn tweets(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == "/2/tweets")
+            .collect()
+    }
+
     pub fn set(&self, scenario: Scenario) {
         *self.shared.scenario.lock().unwrap() = Some(scenario);
     }
@@ -178,6 +221,96 @@ impl FakeX {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// The OAuth 1.0a app (API Key and Secret) whose `oauth/request_token` and
+    /// `oauth/access_token` calls the fake accepts. Several apps may be known.
+    pub fn oauth1_app(&self, consumer_key: &str, consumer_secret: &str) {
+        let mut flows = self.shared.flows.lock().unwrap();
+        flows
+            .apps
+            .push((consumer_key.to_owned(), consumer_secret.to_owned()));
+    }
+
+    /// The callback URLs registered in the app settings at X: from now on `oauth/request_token`
+    /// refuses any other `oauth_callback` (exact match, as X compares them) with the 403/415 of
+    /// §2.4 row 18. Without this call every callback is approved.
+    pub fn approve_callbacks(&self, callbacks: &[&str]) {
+        self.shared.flows.lock().unwrap().callbacks =
+            Some(callbacks.iter().map(|c| (*c).to_owned()).collect());
+    }
+
+    /// An OAuth 2.0 client: with a secret it is confidential (the token call must carry
+    /// `Authorization: Basic`), without one it is public (`client_id` in the body).
+    pub fn oauth2_client(&self, client_id: &str, client_secret: Option<&str>) {
+        let mut flows = self.shared.flows.lock().unwrap();
+        flows
+            .clients
+            .push((client_id.to_owned(), client_secret.map(str::to_owned)));
+    }
+
+    /// How X refuses a step of the flows, from now on; `None` lets the flows succeed again.
+    pub fn set_flow_failure(&self, failure: Option<FlowFailure>) {
+        self.shared.flows.lock().unwrap().failure = failure;
+    }
+
+    /// `TWITTER_AUTHORIZE_URL` for the service: the fake's OAuth 1.0a approval page.
+    pub fn oauth1_authorize_url(&self) -> String {
+        format!("{}/oauth/authorize", self.url)
+    }
+
+    /// `TWITTER_OAUTH2_AUTHORIZE_URL` for the service: the fake's OAuth 2.0 approval page.
+    pub fn oauth2_authorize_url(&self) -> String {
+        format!("{}/i/oauth2/authorize", self.url)
+    }
+
+    /// The requests with this method and path (no query), in the order they arrived.
+    pub fn calls(&self, method: &str, path: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method == method && r.path == path)
+            .collect()
+    }
+
+    /// `POST /oauth/request_token` calls, accepted or not.
+    pub fn request_token_calls(&self) -> Vec<Received> {
+        self.calls("POST", "/oauth/request_token")
+    }
+
+    /// `POST /oauth/access_token` calls (the OAuth 1.0a exchange), accepted or not.
+    pub fn access_token_calls(&self) -> Vec<Received> {
+        self.calls("POST", "/oauth/access_token")
+    }
+
+    /// `POST /2/oauth2/token` calls (the OAuth 2.0 exchange), accepted or not.
+    pub fn oauth2_token_calls(&self) -> Vec<Received> {
+        self.calls("POST", "/2/oauth2/token")
+    }
+
+    /// Every exchange of either flow: `oauth/access_token` and `/2/oauth2/token` calls.
+    pub fn exchange_count(&self) -> usize {
+        self.access_token_calls().len() + self.oauth2_token_calls().len()
+    }
+
+    /// The request tokens handed out, with their verifiers once the approval page was shown.
+    pub fn request_tokens(&self) -> Vec<RequestToken> {
+        self.shared.flows.lock().unwrap().request_tokens.clone()
+    }
+
+    /// The OAuth 2.0 authorization codes handed out by the approval page.
+    pub fn authorization_codes(&self) -> Vec<AuthorizationCode> {
+        self.shared.flows.lock().unwrap().codes.clone()
+    }
+
+    /// The OAuth 1.0a user tokens handed out by `oauth/access_token` (also accepted as [`Keys`]),
+    /// so that a test can check they went nowhere.
+    pub fn user_keys(&self) -> Vec<Keys> {
+        self.shared.flows.lock().unwrap().user_keys.clone()
+    }
+
+    /// The OAuth 2.0 access tokens handed out by `/2/oauth2/token`.
+    pub fn bearer_tokens(&self) -> Vec<BearerToken> {
+        self.shared.flows.lock().unwrap().bearers.clone()
+    }
+
     /// A URL on 127.0.0.1 where nothing listens: connections are refused.
     pub fn refusing_url() -> String {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
@@ -188,7 +321,11 @@ impl FakeX {
 }
 
 async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let body = String::from_utf8_lossy(&body).into_owned();
     let host = parts
         .headers
         .get(header::HOST)
@@ -202,38 +339,94 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
+    // Only a form body is part of the signature (RFC 5849 §3.4.1.3.1); a JSON one is not.
+    let form = is_form(&parts.headers).then_some(body.as_str());
+    let route = Route::of(&parts.method, &path);
     let base_uri = base_string_uri("http", &host, &path);
-    let known = shared.known.lock().unwrap().clone();
-    let verdict = verify(
-        parts.method.as_str(),
-        &base_uri,
-        query.as_deref(),
-        authorization,
-        |consumer_key, token| {
-            known
-                .iter()
-                .find(|k| k.api_key == consumer_key && Some(k.access_token.as_str()) == token)
-                .map(|k| (k.api_secret.clone(), k.access_token_secret.clone()))
-        },
-    );
-    let oauth = parse_authorization(authorization).unwrap_or_default();
+    let verdict = {
+        let known = shared.known.lock().unwrap();
+        let flows = shared.flows.lock().unwrap();
+        verify(
+            parts.method.as_str(),
+            &base_uri,
+            query.as_deref(),
+            form,
+            authorization,
+            |consumer_key, token| match route {
+                // Client credentials only: the key is `enc(consumer_secret)&`.
+                Route::RequestToken => match token {
+                    None => flows.app_secret(consumer_key).map(|s| (s, String::new())),
+                    Some(_) => None,
+                },
+                // The temporary credentials: `enc(consumer_secret)&enc(request_token_secret)`.
+                Route::AccessToken => {
+                    let issued = flows.request_token(consumer_key, token?)?;
+                    Some((flows.app_secret(consumer_key)?, issued.secret.clone()))
+                }
+                _ => known
+                    .iter()
+                    .find(|k| k.api_key == consumer_key && Some(k.access_token.as_str()) == token)
+                    .map(|k| (k.api_secret.clone(), k.access_token_secret.clone())),
+            },
+        )
+    };
+    let oauth: BTreeMap<String, String> = parse_authorization(authorization)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     shared.received.lock().unwrap().push(Received {
         method: parts.method.to_string(),
         path: path.clone(),
-        query,
+        query: query.clone(),
         headers: parts.headers.clone(),
-        oauth: oauth.into_iter().collect(),
+        oauth: oauth.clone(),
         signature_ok: verdict.is_ok(),
+        body: body.clone(),
     });
+    match route {
+        Route::RequestToken => return request_token(&shared, verdict, &oauth).await,
+        Route::AccessToken => {
+            return access_token(&shared, verdict, &oauth, form, query.as_deref()).await;
+        }
+        Route::Oauth1Page => return oauth1_page(&shared, query.as_deref()),
+        Route::Oauth2Page => return oauth2_page(&shared, query.as_deref()),
+        Route::Oauth2Token => return oauth2_token(&shared, &parts.headers, &body).await,
+        Route::UsersMe | Route::Other => {}
+    }
+    if let Some(token) = bearer(authorization)
+        && route == Route::UsersMe
+    {
+        let known = shared
+            .flows
+            .lock()
+            .unwrap()
+            .bearers
+            .iter()
+            .any(|b| b.token == token);
+        if !known {
+            return problem(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+        }
+        return users_me_scenario(&shared).await;
+    }
     if verdict.is_err() {
         return problem(StatusCode::UNAUTHORIZED, UNAUTHORIZED);
     }
-    if parts.method != axum::http::Method::GET || path != "/2/users/me" {
+    if parts.method == axum::http::Method::POST && path == "/2/tweets" {
+        let scenario = shared.tweets.lock().unwrap().clone();
+        let n = shared.received.lock().unwrap().len();
+        return post_tweet(scenario, &body, n).await;
+    }
+    if route != Route::UsersMe {
         return problem(
             StatusCode::NOT_FOUND,
             r#"{"title":"Not Found Error","detail":"Sorry, that page does not exist.","type":"https://api.twitter.com/2/problems/resource-not-found","status":404}"#,
         );
     }
+    users_me_scenario(&shared).await
+}
+
+/// How `GET /2/users/me` answers an accepted caller (signed, or with a bearer token X issued).
+async fn users_me_scenario(shared: &Shared) -> Response {
     let scenario = shared.scenario.lock().unwrap().clone();
     match scenario.expect("a scenario is always set") {
         Scenario::Ok { access_level } => users_me(access_level),
@@ -283,6 +476,51 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
 }
 
+async fn post_tweet(scenario: TweetScenario, body: &str, n: usize) -> Response {
+    let created = |body: &str| {
+        let text = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|b| b["text"].as_str().map(str::to_owned));
+        match text {
+            Some(text) => with_type(
+                StatusCode::CREATED,
+                JSON,
+                &serde_json::json!({"data": {"id": format!("18000000000000{n:05}"), "text": text, "edit_history_tweet_ids": [format!("18000000000000{n:05}")]}}).to_string(),
+            ),
+            None => problem(
+                StatusCode::BAD_REQUEST,
+                r#"{"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","type":"https://api.twitter.com/2/problems/invalid-request"}"#,
+            ),
+        }
+    };
+    match scenario {
+        TweetScenario::Created => created(body),
+        TweetScenario::Duplicate => problem(
+            StatusCode::FORBIDDEN,
+            r#"{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403}"#,
+        ),
+        TweetScenario::ReadOnly => problem(
+            StatusCode::FORBIDDEN,
+            r#"{"title":"Forbidden","status":403,"detail":"Your client app is not configured with the appropriate oauth1 app permissions for this endpoint.","type":"https://api.twitter.com/2/problems/oauth1-permissions"}"#,
+        ),
+        TweetScenario::PlanLacksEndpoint => {
+            with_type(StatusCode::FORBIDDEN, JSON, PLAN_LACKS_ENDPOINT)
+        }
+        TweetScenario::RateLimited { reset_in } => {
+            let mut response = problem(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS);
+            response.headers_mut().insert(
+                "x-rate-limit-reset",
+                HeaderValue::from(unix_now() + reset_in),
+            );
+            response
+        }
+        TweetScenario::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            created(body)
+        }
+    }
+}
+
 fn users_me(access_level: Option<&'static str>) -> Response {
     let body =
         format!(r#"{{"data":{{"id":"{ACCOUNT_ID}","name":"{NAME}","username":"{USERNAME}"}}}}"#);
@@ -318,6 +556,634 @@ fn unix_now() -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The sign-in flows (twitter-api.md §3): OAuth 1.0a 3-legged, and OAuth 2.0 with PKCE.
+// ---------------------------------------------------------------------------------------------
+
+/// v1.1 401 for a rejected signature or unknown client credentials (§2.4 row 1).
+pub const COULD_NOT_AUTHENTICATE: &str =
+    r#"{"errors":[{"code":32,"message":"Could not authenticate you."}]}"#;
+/// v1.1 401 for a request token that is unknown or was already exchanged (§2.4 row 3).
+pub const INVALID_OR_EXPIRED_TOKEN: &str =
+    r#"{"errors":[{"code":89,"message":"Invalid or expired token."}]}"#;
+/// The 403 of `oauth/request_token` for a callback the app did not register (§2.4 row 18).
+pub const CALLBACK_NOT_APPROVED: &str = r#"<?xml version='1.0' encoding='UTF-8'?><errors><error code="415">Callback URL not approved for this client application. Approved callback URLs can be adjusted in your application settings</error></errors>"#;
+/// The 403 of the legacy Essential plan, seen on `oauth/access_token` (§2.4 row 7; truncated as sent).
+pub const ESSENTIAL_ACCESS: &str = r#"{"errors":[{"message":"You currently have Essential access which includes access to Twitter API v2 endpoints only. If you need access to this endpoint, you’ll need to apply for Elevated access via the Developer Portal. You can learn more here: https://developer.twitter.com/en/docs/twitter-api/getting-started/about-twitter-api#v2-access-leve","code":453}]}"#;
+/// Row 13: the app is suspended (Sign in with X).
+pub const APP_SUSPENDED: &str = r#"{"errors":[{"code":416,"message":"Invalid / suspended App."}]}"#;
+/// Row 19: a desktop app sent a callback other than `oob`.
+pub const OOB_ONLY: &str = r#"{"errors":[{"code":417,"message":"Desktop applications only support the `oauth_callback` value `oob`."}]}"#;
+/// v1.1 400 for a request without usable OAuth data, e.g. no `oauth_callback` (§2.4 row 4).
+pub const BAD_AUTHENTICATION_DATA: &str =
+    r#"{"errors":[{"code":215,"message":"Bad Authentication data."}]}"#;
+/// `oauth/access_token` with a missing or wrong `oauth_verifier` (X answers in plain text).
+pub const INVALID_VERIFIER: &str =
+    "Error processing your OAuth request: Invalid oauth_verifier parameter";
+/// Row 20: `/2/oauth2/token` with a code that is unknown, used, expired, issued for another
+/// client or redirect URI, or whose PKCE verifier does not match.
+pub const INVALID_CODE: &str = r#"{"error":"invalid_request","error_description":"Value passed for the authorization code was invalid."}"#;
+/// Row 20: a confidential client without (valid) Basic authentication.
+pub const MISSING_AUTHORIZATION: &str =
+    r#"{"error":"unauthorized_client","error_description":"Missing valid authorization header"}"#;
+/// Row 20.
+pub const MISSING_GRANT_TYPE: &str =
+    r#"{"error":"invalid_request","error_description":"Missing required parameter [grant_type]."}"#;
+
+/// How X refuses a step of the sign-in flows, set with [`FakeX::set_flow_failure`]; it stays
+/// until changed. The step's call is recorded either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlowFailure {
+    /// `oauth/request_token`: 403 with X's XML error 415 ([`CALLBACK_NOT_APPROVED`]).
+    CallbackNotApproved,
+    /// `oauth/request_token`: 200, but `oauth_callback_confirmed=false`.
+    CallbackNotConfirmed,
+    /// `oauth/request_token`: 401 code 416, the app is suspended.
+    AppSuspended,
+    /// `oauth/request_token`: 401 code 417, a desktop app supports `oob` only.
+    DesktopAppOobOnly,
+    /// `oauth/request_token` answers (normally) only after this long.
+    RequestTokenSlow(Duration),
+    /// The exchange (`oauth/access_token`, `/2/oauth2/token`): 401, X says unauthorized
+    /// ([`COULD_NOT_AUTHENTICATE`], or [`MISSING_AUTHORIZATION`] for OAuth 2.0). The request
+    /// token or code is spent all the same.
+    ExchangeUnauthorized,
+    /// The exchange: 403 code 453 ([`ESSENTIAL_ACCESS`]). The token or code is spent.
+    ExchangeEssentialPlan,
+    /// The exchange answers (normally) only after this long.
+    ExchangeSlow(Duration),
+}
+
+/// A request token as the fake handed it out.
+#[derive(Clone, Debug)]
+pub struct RequestToken {
+    pub consumer_key: String,
+    pub token: String,
+    pub secret: String,
+    /// The `oauth_callback` it was asked with.
+    pub callback: String,
+    /// Set when the approval page was first shown.
+    pub verifier: Option<String>,
+    /// Presented once at `oauth/access_token`: it works no more.
+    pub used: bool,
+}
+
+/// An OAuth 2.0 authorization code as the approval page handed it out.
+#[derive(Clone, Debug)]
+pub struct AuthorizationCode {
+    pub code: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: String,
+    pub code_challenge: String,
+    /// Presented once at `/2/oauth2/token`: it works no more.
+    pub used: bool,
+}
+
+/// An OAuth 2.0 user access token handed out by `/2/oauth2/token`.
+#[derive(Clone, Debug)]
+pub struct BearerToken {
+    pub token: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
+#[derive(Default)]
+struct Flows {
+    /// OAuth 1.0a apps: consumer key and secret.
+    apps: Vec<(String, String)>,
+    /// The callbacks registered at X; `None` approves any.
+    callbacks: Option<Vec<String>>,
+    /// OAuth 2.0 clients: id and, for a confidential one, secret.
+    clients: Vec<(String, Option<String>)>,
+    failure: Option<FlowFailure>,
+    request_tokens: Vec<RequestToken>,
+    codes: Vec<AuthorizationCode>,
+    bearers: Vec<BearerToken>,
+    user_keys: Vec<Keys>,
+}
+
+impl Flows {
+    fn app_secret(&self, consumer_key: &str) -> Option<String> {
+        self.apps
+            .iter()
+            .find(|(key, _)| key == consumer_key)
+            .map(|(_, secret)| secret.clone())
+    }
+
+    fn request_token(&self, consumer_key: &str, token: &str) -> Option<&RequestToken> {
+        self.request_tokens
+            .iter()
+            .find(|t| t.token == token && t.consumer_key == consumer_key)
+    }
+
+    /// `Some(secret)` for a known client (`Some(None)` when it is public).
+    fn client(&self, client_id: &str) -> Option<Option<String>> {
+        self.clients
+            .iter()
+            .find(|(id, _)| id == client_id)
+            .map(|(_, secret)| secret.clone())
+    }
+}
+
+/// Which handler answers a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    RequestToken,
+    AccessToken,
+    Oauth1Page,
+    Oauth2Page,
+    Oauth2Token,
+    UsersMe,
+    Other,
+}
+
+impl Route {
+    fn of(method: &axum::http::Method, path: &str) -> Self {
+        use axum::http::Method;
+        match (method, path) {
+            (&Method::POST, "/oauth/request_token") => Route::RequestToken,
+            (&Method::POST, "/oauth/access_token") => Route::AccessToken,
+            (&Method::GET, "/oauth/authorize") => Route::Oauth1Page,
+            (&Method::GET, "/i/oauth2/authorize") => Route::Oauth2Page,
+            (&Method::POST, "/2/oauth2/token") => Route::Oauth2Token,
+            (&Method::GET, "/2/users/me") => Route::UsersMe,
+            _ => Route::Other,
+        }
+    }
+}
+
+async fn request_token(
+    shared: &Shared,
+    verdict: Result<(), Rejection>,
+    oauth: &BTreeMap<String, String>,
+) -> Response {
+    if verdict.is_err() {
+        return with_type(StatusCode::UNAUTHORIZED, JSON, COULD_NOT_AUTHENTICATE);
+    }
+    let Some(callback) = oauth.get("oauth_callback").cloned() else {
+        return with_type(StatusCode::BAD_REQUEST, JSON, BAD_AUTHENTICATION_DATA);
+    };
+    let (failure, approved) = {
+        let flows = shared.flows.lock().unwrap();
+        let approved = flows
+            .callbacks
+            .as_ref()
+            .is_none_or(|approved| approved.contains(&callback));
+        (flows.failure.clone(), approved)
+    };
+    match failure {
+        Some(FlowFailure::CallbackNotApproved) => return callback_not_approved(),
+        Some(FlowFailure::AppSuspended) => {
+            return with_type(StatusCode::UNAUTHORIZED, JSON, APP_SUSPENDED);
+        }
+        Some(FlowFailure::DesktopAppOobOnly) => {
+            return with_type(StatusCode::UNAUTHORIZED, JSON, OOB_ONLY);
+        }
+        Some(FlowFailure::RequestTokenSlow(delay)) => tokio::time::sleep(delay).await,
+        _ => {}
+    }
+    if !approved {
+        return callback_not_approved();
+    }
+    let confirmed = failure != Some(FlowFailure::CallbackNotConfirmed);
+    let issued = RequestToken {
+        consumer_key: oauth["oauth_consumer_key"].clone(),
+        token: random("rt"),
+        secret: random("rts"),
+        callback,
+        verifier: None,
+        used: false,
+    };
+    let body = format!(
+        "oauth_token={}&oauth_token_secret={}&oauth_callback_confirmed={confirmed}",
+        issued.token, issued.secret
+    );
+    shared.flows.lock().unwrap().request_tokens.push(issued);
+    with_type(StatusCode::OK, HTML, &body)
+}
+
+fn callback_not_approved() -> Response {
+    with_type(
+        StatusCode::FORBIDDEN,
+        "application/xml;charset=utf-8",
+        CALLBACK_NOT_APPROVED,
+    )
+}
+
+async fn access_token(
+    shared: &Shared,
+    verdict: Result<(), Rejection>,
+    oauth: &BTreeMap<String, String>,
+    form: Option<&str>,
+    query: Option<&str>,
+) -> Response {
+    let consumer_key = oauth.get("oauth_consumer_key").cloned().unwrap_or_default();
+    match verdict {
+        Ok(()) => {}
+        // The app is known, so the token is not (anymore).
+        Err(Rejection::UnknownCredentials)
+            if oauth.contains_key("oauth_token")
+                && shared
+                    .flows
+                    .lock()
+                    .unwrap()
+                    .app_secret(&consumer_key)
+                    .is_some() =>
+        {
+            return with_type(StatusCode::UNAUTHORIZED, JSON, INVALID_OR_EXPIRED_TOKEN);
+        }
+        Err(_) => return with_type(StatusCode::UNAUTHORIZED, JSON, COULD_NOT_AUTHENTICATE),
+    }
+    // RFC 5849 §2.3: in the header, or (also signed) in a form body or the query.
+    let verifier = oauth
+        .get("oauth_verifier")
+        .cloned()
+        .or_else(|| form_param(form, "oauth_verifier"))
+        .or_else(|| form_param(query, "oauth_verifier"));
+    // A request token works once, whatever happens next.
+    let (issued, failure, consumer_secret) = {
+        let mut flows = shared.flows.lock().unwrap();
+        let consumer_secret = flows.app_secret(&consumer_key).unwrap_or_default();
+        let failure = flows.failure.clone();
+        let token = &oauth["oauth_token"];
+        let Some(issued) = flows
+            .request_tokens
+            .iter_mut()
+            .find(|t| &t.token == token && t.consumer_key == consumer_key)
+        else {
+            return with_type(StatusCode::UNAUTHORIZED, JSON, INVALID_OR_EXPIRED_TOKEN);
+        };
+        if issued.used {
+            return with_type(StatusCode::UNAUTHORIZED, JSON, INVALID_OR_EXPIRED_TOKEN);
+        }
+        issued.used = true;
+        (issued.clone(), failure, consumer_secret)
+    };
+    match failure {
+        Some(FlowFailure::ExchangeUnauthorized) => {
+            return with_type(StatusCode::UNAUTHORIZED, JSON, COULD_NOT_AUTHENTICATE);
+        }
+        Some(FlowFailure::ExchangeEssentialPlan) => {
+            return with_type(StatusCode::FORBIDDEN, JSON, ESSENTIAL_ACCESS);
+        }
+        Some(FlowFailure::ExchangeSlow(delay)) => tokio::time::sleep(delay).await,
+        _ => {}
+    }
+    if issued.verifier.is_none() || verifier != issued.verifier {
+        return with_type(
+            StatusCode::UNAUTHORIZED,
+            "text/plain; charset=utf-8",
+            INVALID_VERIFIER,
+        );
+    }
+    let keys = Keys {
+        api_key: consumer_key,
+        api_secret: consumer_secret,
+        access_token: format!("{ACCOUNT_ID}-{}", random("ut")),
+        access_token_secret: random("uts"),
+    };
+    let body = format!(
+        "oauth_token={}&oauth_token_secret={}&user_id={ACCOUNT_ID}&screen_name={USERNAME}",
+        keys.access_token, keys.access_token_secret
+    );
+    shared.flows.lock().unwrap().user_keys.push(keys.clone());
+    shared.known.lock().unwrap().push(keys);
+    with_type(StatusCode::OK, HTML, &body)
+}
+
+/// X's OAuth 1.0a approval page for a request token.
+fn oauth1_page(shared: &Shared, query: Option<&str>) -> Response {
+    let token = form_param(query, "oauth_token").unwrap_or_default();
+    let mut flows = shared.flows.lock().unwrap();
+    let Some(issued) = flows
+        .request_tokens
+        .iter_mut()
+        .find(|t| t.token == token && !t.used)
+    else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "<h1>This page is no longer valid.</h1><p>It looks like someone already used the token information you provided. Please return to the application that sent you here and try again; you'll probably need to sign in again.</p>",
+        );
+    };
+    let verifier = issued.verifier.get_or_insert_with(|| random("v")).clone();
+    let approve = with_query(
+        &issued.callback,
+        &[("oauth_token", &token), ("oauth_verifier", &verifier)],
+    );
+    let refuse = with_query(&issued.callback, &[("denied", &token)]);
+    approval_page(&approve, &refuse)
+}
+
+/// X's OAuth 2.0 approval page: checks the authorization request and hands out a code.
+fn oauth2_page(shared: &Shared, query: Option<&str>) -> Response {
+    let params: BTreeMap<String, String> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
+    let mut flows = shared.flows.lock().unwrap();
+    let wrong = if get("response_type") != "code" {
+        Some("response_type must be code")
+    } else if flows.client(get("client_id")).is_none() {
+        Some("unknown client_id")
+    } else if !get("redirect_uri").starts_with("http://")
+        && !get("redirect_uri").starts_with("https://")
+    {
+        Some("redirect_uri must be an absolute http(s) URL")
+    } else if get("scope").trim().is_empty() {
+        Some("scope is missing")
+    } else if get("state").is_empty() || get("state").len() > 500 {
+        Some("state must have 1 to 500 characters")
+    } else if get("code_challenge_method") != "S256" {
+        Some("code_challenge_method must be S256")
+    } else if !is_s256_challenge(get("code_challenge")) {
+        Some("code_challenge must be 43 base64url characters")
+    } else {
+        None
+    };
+    if let Some(wrong) = wrong {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Something went wrong",
+            &format!(
+                "<h1>Something went wrong</h1><p>You weren't able to give access to the App. Go back and try logging in again.</p><p id=\"reason\">{}</p>",
+                html_escape(wrong)
+            ),
+        );
+    }
+    let issued = AuthorizationCode {
+        code: random("code"),
+        client_id: get("client_id").to_owned(),
+        redirect_uri: get("redirect_uri").to_owned(),
+        scope: get("scope").to_owned(),
+        state: get("state").to_owned(),
+        code_challenge: get("code_challenge").to_owned(),
+        used: false,
+    };
+    let approve = with_query(
+        &issued.redirect_uri,
+        &[("state", &issued.state), ("code", &issued.code)],
+    );
+    let refuse = with_query(
+        &issued.redirect_uri,
+        &[("error", "access_denied"), ("state", &issued.state)],
+    );
+    flows.codes.push(issued);
+    approval_page(&approve, &refuse)
+}
+
+/// `POST /2/oauth2/token` with `grant_type=authorization_code`.
+async fn oauth2_token(shared: &Shared, headers: &HeaderMap, body: &str) -> Response {
+    let invalid = |body: &str| with_type(StatusCode::BAD_REQUEST, JSON, body);
+    let unauthorized = || with_type(StatusCode::UNAUTHORIZED, JSON, MISSING_AUTHORIZATION);
+    if !is_form(headers) {
+        return invalid(
+            r#"{"error":"invalid_request","error_description":"Content-Type must be application/x-www-form-urlencoded."}"#,
+        );
+    }
+    let params: BTreeMap<String, String> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| params.get(name).map(String::as_str);
+    match get("grant_type") {
+        None => return invalid(MISSING_GRANT_TYPE),
+        Some("authorization_code") => {}
+        Some(_) => {
+            return invalid(
+                r#"{"error":"invalid_request","error_description":"Value passed for the grant type was invalid."}"#,
+            );
+        }
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .map(parse_basic);
+    let (issued, failure) = {
+        let mut flows = shared.flows.lock().unwrap();
+        // Who the client is: Basic for a confidential client, `client_id` for a public one.
+        let client_id = match basic {
+            Some(Some((id, secret))) => {
+                let Some(Some(expected)) = flows.client(&id) else {
+                    return unauthorized();
+                };
+                if !credential_matches(&secret, &expected) {
+                    return unauthorized();
+                }
+                if get("client_id").is_some_and(|body_id| body_id != id) {
+                    return invalid(
+                        r#"{"error":"invalid_request","error_description":"Value passed for the client_id was invalid."}"#,
+                    );
+                }
+                id
+            }
+            Some(None) => return unauthorized(),
+            None => {
+                let id = get("client_id").unwrap_or("");
+                match flows.client(id) {
+                    Some(None) => id.to_owned(),
+                    // Confidential, or unknown: X wants the client's Basic authentication.
+                    Some(Some(_)) | None => return unauthorized(),
+                }
+            }
+        };
+        let failure = flows.failure.clone();
+        // A code works once, whatever happens next.
+        let Some(issued) = flows
+            .codes
+            .iter_mut()
+            .find(|c| Some(c.code.as_str()) == get("code") && !c.used)
+        else {
+            return invalid(INVALID_CODE);
+        };
+        issued.used = true;
+        if issued.client_id != client_id {
+            return invalid(INVALID_CODE);
+        }
+        (issued.clone(), failure)
+    };
+    match failure {
+        Some(FlowFailure::ExchangeUnauthorized) => return unauthorized(),
+        Some(FlowFailure::ExchangeEssentialPlan) => {
+            return with_type(StatusCode::FORBIDDEN, JSON, ESSENTIAL_ACCESS);
+        }
+        Some(FlowFailure::ExchangeSlow(delay)) => tokio::time::sleep(delay).await,
+        _ => {}
+    }
+    let verifier = get("code_verifier").unwrap_or("");
+    if get("redirect_uri") != Some(issued.redirect_uri.as_str())
+        || !is_code_verifier(verifier)
+        || s256_challenge(verifier) != issued.code_challenge
+    {
+        return invalid(INVALID_CODE);
+    }
+    let token = BearerToken {
+        token: random("bearer"),
+        client_id: issued.client_id,
+        scope: issued.scope,
+    };
+    let body = serde_json::json!({
+        "token_type": "bearer",
+        "expires_in": 7200,
+        "access_token": token.token,
+        "scope": token.scope,
+    })
+    .to_string();
+    shared.flows.lock().unwrap().bearers.push(token);
+    with_type(StatusCode::OK, JSON, &body)
+}
+
+/// `base64url_nopad(sha256(verifier))`: the S256 code challenge (RFC 7636 §4.2).
+pub fn s256_challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// RFC 7636 §4.1: 43 to 128 unreserved characters.
+fn is_code_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// An S256 challenge is a base64url SHA-256 without padding: exactly 43 characters.
+fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+/// `Basic base64(id:secret)` → the id and secret as sent; `None` for another scheme or an
+/// unreadable value.
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    // RFC 6749 §2.3.1 form-encodes both before base64 (some clients do, some do not).
+    let id = form_decode(id).unwrap_or_else(|| id.to_owned());
+    Some((id, secret.to_owned()))
+}
+
+/// A client secret as sent (raw, or form-encoded as RFC 6749 §2.3.1 says) against the real one.
+fn credential_matches(sent: &str, expected: &str) -> bool {
+    sent == expected || form_decode(sent).as_deref() == Some(expected)
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|t| {
+            t.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// The first value of `name` in a form-encoded string.
+fn form_param(form: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(form?.as_bytes())
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `base` with these parameters added to its query (form-encoded).
+fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        query.append_pair(name, value);
+    }
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{}", query.finish())
+}
+
+/// A fresh unguessable value, tagged for whoever reads a failing test.
+fn random(tag: &str) -> String {
+    format!("{tag}{}", uuid::Uuid::new_v4().simple())
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+
+/// The approval page: two plain links, as a visitor at X would click them.
+fn approval_page(approve: &str, refuse: &str) -> Response {
+    page(
+        StatusCode::OK,
+        "Authorize app - X",
+        &format!(
+            "<h1>Authorize app to access your account?</h1><p>Signed in as @{USERNAME} ({NAME}).</p><p><a id=\"approve\" href=\"{}\">Authorize app</a></p><p><a id=\"refuse\" href=\"{}\">Cancel</a></p>",
+            html_escape(approve),
+            html_escape(refuse)
+        ),
+    )
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    with_type(
+        status,
+        HTML,
+        &format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body>{body}</body></html>\n",
+            html_escape(title)
+        ),
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Where the link `#id` (`approve` or `refuse`) of an approval page leads, as a browser clicking
+/// it would go: for tests of the flows over plain HTTP. The page is fetched from `page_url`
+/// (the `Location` that `/authorize` answered with).
+pub async fn link(page_url: &str, id: &str) -> String {
+    let response = crate::support::client()
+        .get(page_url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the approval page {page_url} answers: {e}"));
+    let status = response.status();
+    let html = response.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "the approval page {page_url}: {html}");
+    find_link(&html, id).unwrap_or_else(|| panic!("no link #{id} on the page: {html}"))
+}
+
+/// The `href` of `<a id="{id}" href="…">` in a page the fake made.
+fn find_link(html: &str, id: &str) -> Option<String> {
+    let prefix = format!("<a id=\"{id}\" href=\"");
+    let start = html.find(&prefix)? + prefix.len();
+    let end = start + html[start..].find('"')?;
+    Some(html_unescape(&html[start..end]))
+}
+
+// ---------------------------------------------------------------------------------------------
 // OAuth 1.0a verification (RFC 5849 §3.4), written independently of the service's signer.
 // ---------------------------------------------------------------------------------------------
 
@@ -340,12 +1206,15 @@ pub fn base_string_uri(scheme: &str, host_and_port: &str, path: &str) -> String 
     format!("{scheme}://{host}{path}")
 }
 
-/// Checks the `Authorization: OAuth ...` header of a request. `secrets` maps the consumer key
-/// and token to the consumer secret and token secret, when the fake knows them.
+/// Checks the `Authorization: OAuth ...` header of a request, whose query and form body (when
+/// it is `application/x-www-form-urlencoded`) are signed too. `secrets` maps the consumer key
+/// and token to the consumer secret and token secret, when the fake knows them (the token
+/// secret is "" for a request signed with client credentials only).
 pub fn verify(
     method: &str,
     base_uri: &str,
     query: Option<&str>,
+    form: Option<&str>,
     authorization: &str,
     secrets: impl Fn(&str, Option<&str>) -> Option<(String, String)>,
 ) -> Result<(), Rejection> {
@@ -384,11 +1253,15 @@ pub fn verify(
             .ok_or(Rejection::UnknownCredentials)?;
 
     let mut params: Vec<(String, String)> = Vec::new();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    let pairs = query
+        .unwrap_or("")
+        .split('&')
+        .chain(form.unwrap_or("").split('&'));
+    for pair in pairs.filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         params.push((
-            enc(&form_decode(name).ok_or(Rejection::Malformed("query"))?),
-            enc(&form_decode(value).ok_or(Rejection::Malformed("query"))?),
+            enc(&form_decode(name).ok_or(Rejection::Malformed("parameters"))?),
+            enc(&form_decode(value).ok_or(Rejection::Malformed("parameters"))?),
         ));
     }
     for (name, value) in &oauth {
@@ -515,7 +1388,10 @@ mod tests {
         let base = base_string_uri(url.scheme(), &host, url.path());
         let (consumer_secret, token_secret) = (s(v, "consumer_secret"), s(v, "token_secret"));
         let (consumer_key, token) = (s(v, "consumer_key"), v["token"].as_str().map(str::to_owned));
-        verify(&s(v, "method"), &base, url.query(), header, |k, t| {
+        let form = (v["content_type"] == "application/x-www-form-urlencoded")
+            .then(|| v["body"].as_str())
+            .flatten();
+        verify(&s(v, "method"), &base, url.query(), form, header, |k, t| {
             (k == consumer_key && t.map(str::to_owned) == token)
                 .then(|| (consumer_secret.clone(), token_secret.clone()))
         })
@@ -554,20 +1430,31 @@ mod tests {
         assert_eq!(check(v7a, "Bearer abc"), Err(Rejection::NoOAuthHeader));
     }
 
-    /// Every vector without a signed body (the fake reads no bodies) verifies, which shows the
-    /// independent code agrees with the published values on sorting, encoding and base URIs.
+    /// Every vector verifies, form bodies included, which shows the independent code agrees
+    /// with the published values on sorting, encoding, base URIs and signed bodies.
     #[test]
-    fn accepts_every_vector_without_a_form_body() {
+    fn accepts_every_vector() {
         let mut checked = 0;
+        let mut with_form = 0;
         for v in vectors() {
-            if v["content_type"] == "application/x-www-form-urlencoded" {
-                continue;
-            }
             let header = s(&v["expected"], "authorization_header");
             assert_eq!(check(&v, &header), Ok(()), "{}", v["name"]);
             checked += 1;
+            if v["content_type"] == "application/x-www-form-urlencoded" {
+                with_form += 1;
+                // The body is signed: another body does not verify.
+                let mut other = v.clone();
+                other["body"] = "status=something%20else".into();
+                assert_eq!(
+                    check(&other, &header),
+                    Err(Rejection::BadSignature),
+                    "{}",
+                    v["name"]
+                );
+            }
         }
-        assert!(checked >= 10, "only {checked} vectors checked");
+        assert!(checked >= 15, "only {checked} vectors checked");
+        assert!(with_form >= 4, "only {with_form} vectors with a form body");
     }
 
     #[test]
@@ -585,5 +1472,505 @@ mod tests {
             base_string_uri("http", "127.0.0.1:8080", ""),
             "http://127.0.0.1:8080/"
         );
+    }
+
+    /// RFC 7636 Appendix B, computed here with the sha2 and base64 crates (not the service's code).
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert_eq!(s256_challenge(verifier), challenge);
+        assert!(is_code_verifier(verifier));
+        assert!(is_s256_challenge(challenge));
+        assert_ne!(s256_challenge(&verifier.replace('d', "e")), challenge);
+        assert!(!is_code_verifier("too-short"));
+        assert!(!is_code_verifier(&"a".repeat(129)));
+        assert!(!is_code_verifier(&format!("{}+", &verifier[1..])));
+        assert!(!is_s256_challenge(&format!("{challenge}=")));
+    }
+
+    /// twitter-api.md §3.2: `Aladdin:open sesame` → `QWxhZGRpbjpvcGVuIHNlc2FtZQ==`.
+    #[test]
+    fn reads_basic_authentication() {
+        assert_eq!(
+            parse_basic("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+            Some(("Aladdin".to_owned(), "open sesame".to_owned()))
+        );
+        assert_eq!(parse_basic("Bearer QWxhZGRpbjpvcGVuIHNlc2FtZQ=="), None);
+        assert_eq!(parse_basic("Basic not base64!"), None);
+        assert!(credential_matches("open%20sesame", "open sesame"));
+        assert!(credential_matches("open sesame", "open sesame"));
+        assert!(!credential_matches("open", "open sesame"));
+    }
+
+    #[test]
+    fn finds_and_unescapes_links() {
+        let html = "<p><a id=\"approve\" href=\"http://h/cb?a=1&amp;b=%22\">Authorize app</a></p>";
+        assert_eq!(
+            find_link(html, "approve").as_deref(),
+            Some("http://h/cb?a=1&b=%22")
+        );
+        assert_eq!(find_link(html, "refuse"), None);
+        assert_eq!(
+            with_query("http://h/cb", &[("state", "a b&c"), ("code", "x")]),
+            "http://h/cb?state=a+b%26c&code=x"
+        );
+        assert_eq!(
+            with_query("http://h/cb?src=x", &[("denied", "t")]),
+            "http://h/cb?src=x&denied=t"
+        );
+    }
+
+    // --- The flows, driven over HTTP with the service's signer (two implementations meet). ---
+
+    const CALLBACK: &str = "http://127.0.0.1:9/callback";
+
+    async fn signed_post(
+        url: &str,
+        keys: tracardi_twitter::oauth1::Keys<'_>,
+        extra: &[(&str, &str)],
+        form: Option<&str>,
+    ) -> reqwest::Response {
+        let request = tracardi_twitter::oauth1::Request {
+            method: "POST",
+            url,
+            form_body: form,
+        };
+        let header = tracardi_twitter::oauth1::authorization_header(&request, keys, extra).unwrap();
+        let mut call = crate::support::client()
+            .post(url)
+            .header(header::AUTHORIZATION, header);
+        if let Some(form) = form {
+            call = call
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.to_owned());
+        }
+        call.send().await.unwrap()
+    }
+
+    fn app_keys<'a>(
+        key: &'a str,
+        secret: &'a str,
+        token: Option<(&'a str, &'a str)>,
+    ) -> tracardi_twitter::oauth1::Keys<'a> {
+        tracardi_twitter::oauth1::Keys {
+            consumer_key: key,
+            consumer_secret: secret,
+            token: token.map(|t| t.0),
+            token_secret: token.map(|t| t.1),
+        }
+    }
+
+    fn form(body: &str) -> BTreeMap<String, String> {
+        form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    /// `POST /oauth/request_token` → (token, secret).
+    async fn get_request_token(fake: &FakeX, key: &str, secret: &str) -> (String, String) {
+        let url = format!("{}/oauth/request_token", fake.url);
+        let response = signed_post(
+            &url,
+            app_keys(key, secret, None),
+            &[("oauth_callback", CALLBACK)],
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let body = form(&response.text().await.unwrap());
+        assert_eq!(body["oauth_callback_confirmed"], "true");
+        (
+            body["oauth_token"].clone(),
+            body["oauth_token_secret"].clone(),
+        )
+    }
+
+    #[tokio::test]
+    async fn runs_the_oauth1_flow_once_per_token() {
+        let fake = FakeX::start(Scenario::Ok {
+            access_level: Some("read-write"),
+        })
+        .await;
+        let (key, secret) = ("flowkey", "flowsecret");
+        fake.oauth1_app(key, secret);
+        let (token, token_secret) = get_request_token(&fake, key, secret).await;
+
+        // The approval page: approve carries a verifier, refuse says denied.
+        let page = format!("{}?oauth_token={token}", fake.oauth1_authorize_url());
+        let approve = link(&page, "approve").await;
+        let refuse = link(&page, "refuse").await;
+        assert_eq!(refuse, format!("{CALLBACK}?denied={token}"));
+        let approved = url::Url::parse(&approve).unwrap();
+        let params: BTreeMap<String, String> = approved.query_pairs().into_owned().collect();
+        assert!(approve.starts_with(&format!("{CALLBACK}?oauth_token={token}&oauth_verifier=")));
+        let verifier = params["oauth_verifier"].clone();
+        assert_eq!(
+            fake.request_tokens()[0].verifier.as_deref(),
+            Some(&*verifier)
+        );
+
+        // A wrong token secret does not verify; the token is not spent by it.
+        let url = format!("{}/oauth/access_token", fake.url);
+        let verifier_param = [("oauth_verifier", verifier.as_str())];
+        let wrong = app_keys(key, secret, Some((&token, "not-the-secret")));
+        let response = signed_post(&url, wrong, &verifier_param, None).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.text().await.unwrap(), COULD_NOT_AUTHENTICATE);
+
+        // The exchange, verifier in the header.
+        let keys = app_keys(key, secret, Some((&token, &token_secret)));
+        let response = signed_post(&url, keys, &verifier_param, None).await;
+        assert_eq!(response.status(), 200);
+        let body = form(&response.text().await.unwrap());
+        assert_eq!(body["user_id"], ACCOUNT_ID);
+        assert_eq!(body["screen_name"], USERNAME);
+        assert!(body["oauth_token"].starts_with(&format!("{ACCOUNT_ID}-")));
+        let user = &fake.user_keys()[0];
+        assert_eq!(user.access_token, body["oauth_token"]);
+        assert_eq!(user.access_token_secret, body["oauth_token_secret"]);
+
+        // Once only.
+        let response = signed_post(&url, keys, &verifier_param, None).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.text().await.unwrap(), INVALID_OR_EXPIRED_TOKEN);
+        assert_eq!(fake.access_token_calls().len(), 3);
+        assert_eq!(fake.exchange_count(), 3);
+        let gone = crate::support::client().get(&page).send().await.unwrap();
+        assert_eq!(gone.status(), 404, "the approval page of a used token");
+
+        // The user token reads the account, signed as any other keys.
+        let me = format!("{}/2/users/me", fake.url);
+        let request = tracardi_twitter::oauth1::Request {
+            method: "GET",
+            url: &me,
+            form_body: None,
+        };
+        let user_keys = app_keys(
+            key,
+            secret,
+            Some((&user.access_token, &user.access_token_secret)),
+        );
+        let header =
+            tracardi_twitter::oauth1::authorization_header(&request, user_keys, &[]).unwrap();
+        let response = crate::support::client()
+            .get(&me)
+            .header(header::AUTHORIZATION, header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["username"], USERNAME);
+    }
+
+    #[tokio::test]
+    async fn takes_the_oauth1_verifier_from_a_form_body_and_checks_it() {
+        let fake = FakeX::start(Scenario::Ok { access_level: None }).await;
+        let (key, secret) = ("formkey", "formsecret");
+        fake.oauth1_app(key, secret);
+        let url = format!("{}/oauth/access_token", fake.url);
+
+        // Verifier in the (signed) form body.
+        let (token, token_secret) = get_request_token(&fake, key, secret).await;
+        let page = format!("{}?oauth_token={token}", fake.oauth1_authorize_url());
+        let approve = link(&page, "approve").await;
+        let verifier = approve.split("oauth_verifier=").nth(1).unwrap().to_owned();
+        let keys = app_keys(key, secret, Some((&token, &token_secret)));
+        let body = format!("oauth_verifier={verifier}");
+        let response = signed_post(&url, keys, &[], Some(&body)).await;
+        assert_eq!(response.status(), 200);
+
+        // A wrong verifier spends the token.
+        let (token, token_secret) = get_request_token(&fake, key, secret).await;
+        let page = format!("{}?oauth_token={token}", fake.oauth1_authorize_url());
+        link(&page, "approve").await;
+        let keys = app_keys(key, secret, Some((&token, &token_secret)));
+        let wrong = [("oauth_verifier", "guessed")];
+        let response = signed_post(&url, keys, &wrong, None).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.text().await.unwrap(), INVALID_VERIFIER);
+        let response = signed_post(&url, keys, &wrong, None).await;
+        assert_eq!(response.text().await.unwrap(), INVALID_OR_EXPIRED_TOKEN);
+
+        // An unknown token has no page.
+        let unknown = format!("{}?oauth_token=nothing", fake.oauth1_authorize_url());
+        let response = crate::support::client().get(&unknown).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn scripts_the_oauth1_failures() {
+        let fake = FakeX::start(Scenario::Ok { access_level: None }).await;
+        let (key, secret) = ("failkey", "failsecret");
+        fake.oauth1_app(key, secret);
+        let request_token = format!("{}/oauth/request_token", fake.url);
+        let callback = [("oauth_callback", CALLBACK)];
+        let client_only = app_keys(key, secret, None);
+
+        // No callback: refused.
+        let response = signed_post(&request_token, client_only, &[], None).await;
+        assert_eq!(response.status(), 400);
+        // A bad signature (another secret).
+        let response = signed_post(&request_token, app_keys(key, "x", None), &callback, None).await;
+        assert_eq!(response.status(), 401);
+        // Signed with a token: not a request-token call.
+        let with_token = app_keys(key, secret, Some(("t", "s")));
+        let response = signed_post(&request_token, with_token, &callback, None).await;
+        assert_eq!(response.status(), 401);
+
+        fake.set_flow_failure(Some(FlowFailure::CallbackNotApproved));
+        let response = signed_post(&request_token, client_only, &callback, None).await;
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.text().await.unwrap(), CALLBACK_NOT_APPROVED);
+
+        fake.set_flow_failure(Some(FlowFailure::CallbackNotConfirmed));
+        let response = signed_post(&request_token, client_only, &callback, None).await;
+        assert_eq!(response.status(), 200);
+        let body = form(&response.text().await.unwrap());
+        assert_eq!(body["oauth_callback_confirmed"], "false");
+
+        fake.set_flow_failure(Some(FlowFailure::AppSuspended));
+        let response = signed_post(&request_token, client_only, &callback, None).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.text().await.unwrap(), APP_SUSPENDED);
+
+        fake.set_flow_failure(Some(FlowFailure::DesktopAppOobOnly));
+        let response = signed_post(&request_token, client_only, &callback, None).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.text().await.unwrap(), OOB_ONLY);
+
+        let delay = Duration::from_millis(300);
+        fake.set_flow_failure(Some(FlowFailure::RequestTokenSlow(delay)));
+        let started = std::time::Instant::now();
+        let response = signed_post(&request_token, client_only, &callback, None).await;
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() >= delay);
+        assert_eq!(fake.request_token_calls().len(), 8);
+
+        fake.set_flow_failure(None);
+        fake.approve_callbacks(&["https://elsewhere.example/callback"]);
+        let response = signed_post(&request_token, client_only, &callback, None).await;
+        assert_eq!(response.status(), 403);
+        fake.approve_callbacks(&[CALLBACK]);
+
+        // The exchange refused on the Essential plan: the token is spent.
+        let (token, token_secret) = get_request_token(&fake, key, secret).await;
+        let page = format!("{}?oauth_token={token}", fake.oauth1_authorize_url());
+        let approve = link(&page, "approve").await;
+        let verifier = approve.split("oauth_verifier=").nth(1).unwrap().to_owned();
+        let keys = app_keys(key, secret, Some((&token, &token_secret)));
+        let access_token = format!("{}/oauth/access_token", fake.url);
+        let with_verifier = [("oauth_verifier", verifier.as_str())];
+        fake.set_flow_failure(Some(FlowFailure::ExchangeEssentialPlan));
+        let response = signed_post(&access_token, keys, &with_verifier, None).await;
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.text().await.unwrap(), ESSENTIAL_ACCESS);
+        fake.set_flow_failure(None);
+        let response = signed_post(&access_token, keys, &with_verifier, None).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(fake.access_token_calls().len(), 2);
+        assert!(fake.user_keys().is_empty());
+    }
+
+    /// `GET /i/oauth2/authorize` with these parameters replaced or removed (`None`).
+    fn authorize_url(fake: &FakeX, changes: &[(&str, Option<&str>)]) -> String {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", "client-1"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "tweet.read users.read"),
+            ("state", "state-1"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ];
+        for (name, value) in changes {
+            params.retain(|(n, _)| n != name);
+            if let Some(value) = value {
+                params.push((name, value));
+            }
+        }
+        with_query(&fake.oauth2_authorize_url(), &params)
+    }
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    /// The code of the approve link of a fresh approval page.
+    async fn approved_code(fake: &FakeX, changes: &[(&str, Option<&str>)]) -> String {
+        let approve = link(&authorize_url(fake, changes), "approve").await;
+        let url = url::Url::parse(&approve).unwrap();
+        let params: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+        params["code"].clone()
+    }
+
+    async fn token_call(
+        fake: &FakeX,
+        basic: Option<(&str, &str)>,
+        fields: &[(&str, &str)],
+    ) -> (u16, String) {
+        let mut call = crate::support::client()
+            .post(format!("{}/2/oauth2/token", fake.url))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(with_query("", fields)[1..].to_owned());
+        if let Some((id, secret)) = basic {
+            call = call.basic_auth(id, Some(secret));
+        }
+        let response = call.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn runs_the_oauth2_flow_with_pkce_once_per_code() {
+        let fake = FakeX::start(Scenario::Ok { access_level: None }).await;
+        fake.oauth2_client("client-1", Some("client-secret"));
+
+        let page = authorize_url(&fake, &[]);
+        assert_eq!(
+            link(&page, "refuse").await,
+            format!("{CALLBACK}?error=access_denied&state=state-1")
+        );
+        let approve = link(&page, "approve").await;
+        assert!(approve.starts_with(&format!("{CALLBACK}?state=state-1&code=")));
+        let code = approve.split("code=").nth(1).unwrap().to_owned();
+        let fields = [
+            ("code", code.as_str()),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+            ("client_id", "client-1"),
+        ];
+        let basic = Some(("client-1", "client-secret"));
+
+        // A confidential client without Basic, or with a wrong secret: 401, the code stays.
+        assert_eq!(
+            token_call(&fake, None, &fields).await,
+            (401, MISSING_AUTHORIZATION.to_owned())
+        );
+        let wrong = Some(("client-1", "guess"));
+        assert_eq!(token_call(&fake, wrong, &fields).await.0, 401);
+        assert_eq!(
+            token_call(&fake, basic, &fields[1..]).await,
+            (400, INVALID_CODE.to_owned())
+        );
+
+        let delay = Duration::from_millis(300);
+        fake.set_flow_failure(Some(FlowFailure::ExchangeSlow(delay)));
+        let started = std::time::Instant::now();
+        let (status, body) = token_call(&fake, basic, &fields).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(started.elapsed() >= delay);
+        fake.set_flow_failure(None);
+        // Each showing of the page handed out a code (here: the refuse and approve links).
+        let codes = fake.authorization_codes();
+        assert_eq!(codes.len(), 2);
+        let used: Vec<_> = codes.iter().filter(|c| c.used).collect();
+        assert_eq!(used.len(), 1);
+        assert_eq!(used[0].code, code);
+        assert_eq!(used[0].client_id, "client-1");
+        assert_eq!(used[0].state, "state-1");
+        assert_eq!(used[0].code_challenge, s256_challenge(VERIFIER));
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["token_type"], "bearer");
+        assert_eq!(body["expires_in"], 7200);
+        assert_eq!(body["scope"], "tweet.read users.read");
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(fake.bearer_tokens()[0].token, token);
+        assert_eq!(fake.bearer_tokens()[0].client_id, "client-1");
+
+        // Once only.
+        assert_eq!(
+            token_call(&fake, basic, &fields).await,
+            (400, INVALID_CODE.to_owned())
+        );
+        assert_eq!(fake.oauth2_token_calls().len(), 5);
+
+        // The bearer token reads the account; another one does not.
+        let me = format!("{}/2/users/me", fake.url);
+        let client = crate::support::client();
+        let response = client.get(&me).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["id"], ACCOUNT_ID);
+        let response = client.get(&me).bearer_auth("forged").send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+
+    /// A public client's token call.
+    fn token_fields(code: &str) -> Vec<(&str, &str)> {
+        vec![
+            ("code", code),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+            ("client_id", "client-1"),
+        ]
+    }
+
+    #[tokio::test]
+    async fn checks_the_oauth2_verifier_redirect_uri_and_client() {
+        let fake = FakeX::start(Scenario::Ok { access_level: None }).await;
+        fake.oauth2_client("client-1", None);
+        fake.oauth2_client("client-2", None);
+        // A public client: client_id in the body, no Basic.
+        let code = approved_code(&fake, &[]).await;
+        assert_eq!(token_call(&fake, None, &token_fields(&code)).await.0, 200);
+
+        // Another verifier, another redirect URI, another client, another grant type: refused.
+        let code = approved_code(&fake, &[]).await;
+        let mut wrong = token_fields(&code);
+        wrong[3].1 = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK";
+        assert_eq!(
+            token_call(&fake, None, &wrong).await,
+            (400, INVALID_CODE.to_owned())
+        );
+        assert_eq!(
+            token_call(&fake, None, &token_fields(&code)).await.0,
+            400,
+            "spent"
+        );
+        let code = approved_code(&fake, &[]).await;
+        let mut wrong = token_fields(&code);
+        wrong[2].1 = "http://127.0.0.1:9/other";
+        assert_eq!(token_call(&fake, None, &wrong).await.0, 400);
+        let code = approved_code(&fake, &[]).await;
+        let mut wrong = token_fields(&code);
+        wrong[4].1 = "client-2";
+        assert_eq!(token_call(&fake, None, &wrong).await.0, 400);
+        let code = approved_code(&fake, &[]).await;
+        let mut wrong = token_fields(&code);
+        wrong.remove(1);
+        assert_eq!(
+            token_call(&fake, None, &wrong).await,
+            (400, MISSING_GRANT_TYPE.to_owned())
+        );
+
+        // The exchange refused by script: the code is spent.
+        let code = approved_code(&fake, &[]).await;
+        fake.set_flow_failure(Some(FlowFailure::ExchangeUnauthorized));
+        assert_eq!(token_call(&fake, None, &token_fields(&code)).await.0, 401);
+        fake.set_flow_failure(None);
+        assert_eq!(token_call(&fake, None, &token_fields(&code)).await.0, 400);
+
+        // The approval page checks the authorization request.
+        let client = crate::support::client();
+        for changes in [
+            vec![("response_type", Some("token"))],
+            vec![("client_id", Some("unknown"))],
+            vec![("code_challenge_method", Some("plain"))],
+            vec![("code_challenge", Some("short"))],
+            vec![("state", None)],
+            vec![("redirect_uri", Some("/relative"))],
+            vec![("scope", None)],
+        ] {
+            let response = client
+                .get(authorize_url(&fake, &changes))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{changes:?}");
+        }
     }
 }

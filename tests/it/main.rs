@@ -4,6 +4,7 @@ mod auth;
 mod browser;
 mod callback;
 mod cli;
+mod connect;
 mod crash;
 mod fake_tracardi;
 mod fake_x;
