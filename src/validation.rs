@@ -6,7 +6,8 @@
 use crate::error::ApiError;
 use crate::twitter::client::{TransportError, XClient};
 use crate::twitter::credentials::{Credentials, ParsedCredentials};
-use crate::twitter::diagnosis::{UsersMeOutcome, diagnose_users_me};
+pub use crate::twitter::diagnosis::Undecided;
+use crate::twitter::diagnosis::diagnose_users_me;
 use crate::twitter::report::ValidationReport;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
@@ -27,21 +28,6 @@ pub struct Validator {
     /// Random per process: the cache key cannot be recomputed from the keys by anyone else.
     cache_key_secret: [u8; 32],
     cache: Mutex<HashMap<CacheKey, (Instant, ValidationReport)>>,
-}
-
-/// Why no verdict could be reached: the caller decides how to show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Undecided {
-    RateLimited {
-        retry_after: u64,
-        usage_capped: bool,
-    },
-    Unexpected {
-        status: u16,
-        summary: String,
-    },
-    Timeout(Duration),
-    Unreachable(String),
 }
 
 impl From<Undecided> for ApiError {
@@ -133,22 +119,9 @@ impl Validator {
                 TransportError::Timeout(after) => Undecided::Timeout(after),
                 TransportError::Unreachable(cause) => Undecided::Unreachable(cause),
             })?;
-        match diagnose_users_me(&answer, credentials.token_user_id(), SystemTime::now()) {
-            UsersMeOutcome::Report(report) => {
-                self.remember(key, report.clone());
-                Ok(report)
-            }
-            UsersMeOutcome::RateLimited {
-                retry_after,
-                usage_capped,
-            } => Err(Undecided::RateLimited {
-                retry_after,
-                usage_capped,
-            }),
-            UsersMeOutcome::Unexpected { status, summary } => {
-                Err(Undecided::Unexpected { status, summary })
-            }
-        }
+        let report = diagnose_users_me(&answer, credentials.token_user_id(), SystemTime::now())?;
+        self.remember(key, report.clone());
+        Ok(report)
     }
 
     fn cache_key(&self, credentials: &Credentials) -> CacheKey {

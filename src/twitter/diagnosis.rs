@@ -197,10 +197,9 @@ fn summary(body: &Value, raw: &[u8]) -> String {
     text.chars().take(200).collect()
 }
 
-/// The outcome of `GET /2/users/me`: a report, or an answer that decides nothing.
+/// Why no verdict on the keys could be reached: the caller decides how to show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UsersMeOutcome {
-    Report(ValidationReport),
+pub enum Undecided {
     /// 429: X will answer again after `retry_after` seconds.
     RateLimited {
         retry_after: u64,
@@ -211,6 +210,8 @@ pub enum UsersMeOutcome {
         status: u16,
         summary: String,
     },
+    Timeout(std::time::Duration),
+    Unreachable(String),
 }
 
 /// Diagnoses the answer to a signed `GET /2/users/me`.
@@ -220,17 +221,15 @@ pub fn diagnose_users_me(
     answer: &XAnswer,
     token_user_id: Option<&str>,
     now: SystemTime,
-) -> UsersMeOutcome {
+) -> Result<ValidationReport, Undecided> {
     let rate_limit = rate_limit(&answer.headers);
     if answer.status == 200 {
         return match parse_account(&answer.body) {
-            Some(account) => {
-                UsersMeOutcome::Report(accepted(answer, account, token_user_id, rate_limit))
-            }
-            None => UsersMeOutcome::Unexpected {
+            Some(account) => Ok(accepted(answer, account, token_user_id, rate_limit)),
+            None => Err(Undecided::Unexpected {
                 status: 200,
                 summary: "a 200 without the account in data.id, data.username and data.name".into(),
-            },
+            }),
         };
     }
     let problem = match refusal(answer, now) {
@@ -244,22 +243,22 @@ pub fn diagnose_users_me(
             retry_after,
             usage_capped,
         } => {
-            return UsersMeOutcome::RateLimited {
+            return Err(Undecided::RateLimited {
                 retry_after,
                 usage_capped,
-            };
+            });
         }
         Refusal::ReadOnlyToken | Refusal::Duplicate | Refusal::TooLong => {
-            return UsersMeOutcome::Unexpected {
+            return Err(Undecided::Unexpected {
                 status: answer.status,
                 summary: "a refusal that does not apply to reading an account".into(),
-            };
+            });
         }
         Refusal::Unexpected { status, summary } => {
-            return UsersMeOutcome::Unexpected { status, summary };
+            return Err(Undecided::Unexpected { status, summary });
         }
     };
-    UsersMeOutcome::Report(ValidationReport {
+    Ok(ValidationReport {
         valid: false,
         account: None,
         access_level: None,
@@ -444,11 +443,8 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000)
     }
 
-    fn report(outcome: UsersMeOutcome) -> ValidationReport {
-        match outcome {
-            UsersMeOutcome::Report(r) => r,
-            other => panic!("expected a report, got {other:?}"),
-        }
+    fn report(outcome: Result<ValidationReport, Undecided>) -> ValidationReport {
+        outcome.expect("a verdict")
     }
 
     fn codes(r: &ValidationReport) -> Vec<&str> {
@@ -564,10 +560,10 @@ mod tests {
         );
         assert_eq!(
             diagnose_users_me(&limited, None, now()),
-            UsersMeOutcome::RateLimited {
+            Err(Undecided::RateLimited {
                 retry_after: 60,
                 usage_capped: false
-            }
+            })
         );
         let capped = answer(
             429,
@@ -576,20 +572,20 @@ mod tests {
         );
         assert!(matches!(
             diagnose_users_me(&capped, None, now()),
-            UsersMeOutcome::RateLimited {
+            Err(Undecided::RateLimited {
                 usage_capped: true,
                 ..
-            }
+            })
         ));
         let broken = answer(503, &[], Value::Null);
         assert!(matches!(
             diagnose_users_me(&broken, None, now()),
-            UsersMeOutcome::Unexpected { status: 503, .. }
+            Err(Undecided::Unexpected { status: 503, .. })
         ));
         let garbage_200 = answer(200, &[], json!({"nope": 1}));
         assert!(matches!(
             diagnose_users_me(&garbage_200, None, now()),
-            UsersMeOutcome::Unexpected { status: 200, .. }
+            Err(Undecided::Unexpected { status: 200, .. })
         ));
     }
 

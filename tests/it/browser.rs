@@ -333,11 +333,7 @@ fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
-    listener.local_addr().unwrap().port()
-}
+use crate::support::free_port;
 
 /// Polls chromedriver's `/status` until it says ready, it exits, or [`DRIVER_START`] passes.
 async fn wait_until_ready(driver: &mut tokio::process::Child, url: &str) -> Result<(), String> {

@@ -245,11 +245,7 @@ async fn openapi_prints_the_generated_spec() {
     assert_eq!(printed, generated);
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
-    listener.local_addr().unwrap().port()
-}
+use crate::support::free_port;
 
 /// Polls `/health` until the service answers, failing if it exits or the deadline passes.
 async fn wait_until_healthy(child: &mut tokio::process::Child, base_url: &str) {

@@ -5,7 +5,7 @@
 use crate::browser::Browser;
 use crate::fake_tracardi::FakeTracardi;
 use crate::fake_x::{self, ACCOUNT_ID, FakeX, FlowFailure, NAME, Scenario, USERNAME};
-use crate::support::TestApp;
+use crate::support::{TestApp, free_port};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,14 +24,6 @@ struct Setup {
     app: TestApp,
     /// Follows no redirect: tests look at each hop.
     http: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn setup(extra: &[&str]) -> Setup {

@@ -1,21 +1,13 @@
 //! The crash test: callbacks acknowledged to browsers survive `kill -9` and arrive exactly once.
 
 use crate::fake_tracardi::FakeTracardi;
-use crate::support::{API_KEY, SECRET, client};
+use crate::support::{API_KEY, SECRET, client, free_port};
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const CALLBACKS: usize = 300;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts the real binary with a clean environment: only what this test sets.
 fn start_service(port: u16, data_dir: &std::path::Path, tracardi_url: &str) -> Child {

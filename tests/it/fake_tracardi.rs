@@ -48,11 +48,7 @@ impl FakeTracardi {
 
     /// A fake whose port is reserved but closed: connections are refused until `come_up`.
     pub fn absent() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         Self {
             url: format!("http://127.0.0.1:{port}"),
             port,

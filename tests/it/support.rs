@@ -211,3 +211,13 @@ pub fn content_type(response: &reqwest::Response) -> String {
         .unwrap_or("")
         .to_owned()
 }
+
+/// A port on 127.0.0.1 that was free a moment ago (for a server that must know its port before
+/// it starts, or a peer that is absent: connections to it are refused).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
