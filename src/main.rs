@@ -77,6 +77,8 @@ fn main() -> ExitCode {
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
+    // Log lines written before the failure go out first.
+    tracardi_twitter::telemetry::flush();
     eprintln!("tracardi-twitter: {message}");
     ExitCode::from(2)
 }
@@ -86,7 +88,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(checked) => checked,
         Err(e) => return fail(format_args!("configuration error: {e}")),
     };
-    tracardi_twitter::telemetry::init(config.log_format, std::io::stderr);
+    tracardi_twitter::telemetry::init(
+        config.log_format,
+        tracardi_twitter::telemetry::BatchedStderr::start(),
+    );
     tracardi_twitter::log_key_source(&key_source);
     let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
         Ok(listener) => listener,
@@ -105,7 +110,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         validate_cache_ttl_s = config.validate_cache_ttl.as_secs(),
         "tracardi-twitter listening"
     );
-    match tracardi_twitter::run(config, listener, tracardi_twitter::shutdown_signal()).await {
+    let result = tracardi_twitter::run(config, listener, tracardi_twitter::shutdown_signal()).await;
+    tracardi_twitter::telemetry::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format_args!("server stopped: {e}")),
     }

@@ -28,3 +28,66 @@ where
             .is_ok(),
     }
 }
+
+/// Log lines are gathered in memory and written to standard error in batches, by a background
+/// thread every [`FLUSH_EVERY`] (or at once past 64 KiB): one `write` per batch instead of one
+/// per line, which is most of what a log line costs. A `kill -9` can lose the last batch;
+/// [`flush`] writes what is pending (main calls it before exiting).
+pub struct BatchedStderr;
+
+/// How often pending log lines are written out.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+const FLUSH_AT: usize = 64 * 1024;
+
+static PENDING: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+impl BatchedStderr {
+    /// Starts the flushing thread and returns the writer for [`init`].
+    pub fn start() -> Self {
+        std::thread::Builder::new()
+            .name("log-flush".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(FLUSH_EVERY);
+                    flush();
+                }
+            })
+            .expect("starting the log flush thread");
+        BatchedStderr
+    }
+}
+
+/// Writes every pending log line to standard error.
+pub fn flush() {
+    let batch = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|p| p.into_inner()));
+    if !batch.is_empty() {
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &batch);
+    }
+}
+
+impl std::io::Write for BatchedStderr {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let full = {
+            let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+            pending.extend_from_slice(line);
+            pending.len() >= FLUSH_AT
+        };
+        if full {
+            flush();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        flush();
+        Ok(())
+    }
+}
+
+impl<'w> MakeWriter<'w> for BatchedStderr {
+    type Writer = BatchedStderr;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        BatchedStderr
+    }
+}

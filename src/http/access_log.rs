@@ -39,7 +39,12 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|id| is_safe_request_id(id))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // From the thread-local generator: no system call per request (ids need not be secret).
+        .unwrap_or_else(|| {
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string()
+        });
     let header = HeaderValue::from_str(&request_id).expect("checked or generated as visible ASCII");
     request.headers_mut().insert(REQUEST_ID, header.clone());
 
@@ -58,6 +63,27 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         tracing::info!(%method, route, status, latency_ms = format!("{latency_ms:.2}"), "request")
     });
     response
+}
+
+/// Bodies are read inside handlers, so a client that uploads slowly is cut off by this timeout
+/// (408). Requests without a body skip it: arming a timer costs every cheap GET.
+pub async fn request_timeout(
+    axum::extract::State(timeout): axum::extract::State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::http::StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
 }
 
 /// A caller's request id is echoed only if it is short and plain (it ends up in our logs).

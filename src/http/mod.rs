@@ -19,11 +19,9 @@ use crate::store::Outbox;
 use crate::validation::Validator;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -130,9 +128,9 @@ pub fn router(state: AppState) -> Router {
         })
         .route_layer(axum::middleware::from_fn(access_log::remember_route))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             request_timeout,
+            access_log::request_timeout,
         ))
         .layer(cors(cors_origins))
         .layer(axum::middleware::from_fn(access_log::log_request))

@@ -3,9 +3,12 @@
 use super::AppState;
 use crate::tracardi::form::Form;
 use crate::twitter::credentials::{resource_form, resource_init};
-use axum::Json;
+use axum::body::Bytes;
+use axum::http::header;
+use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::sync::LazyLock;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -38,6 +41,10 @@ impl ResourceForm {
     tag = "tracardi",
     responses((status = 200, description = "The form and its empty initial values", body = ResourceForm))
 )]
-async fn resource() -> Json<ResourceForm> {
-    Json(ResourceForm::twitter())
+async fn resource() -> impl IntoResponse {
+    // The form never changes: serialised once, served as shared bytes.
+    static BODY: LazyLock<Bytes> = LazyLock::new(|| {
+        Bytes::from(serde_json::to_vec(&ResourceForm::twitter()).expect("the form serialises"))
+    });
+    ([(header::CONTENT_TYPE, "application/json")], BODY.clone())
 }

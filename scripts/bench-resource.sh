@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Load comparison of GET /resource: tracardi-twitter (the whole service: routing, access log,
+# CORS, timeout and body-limit layers) against a bare axum handler serving the same bytes
+# (examples/bare_resource.rs). Both run here, on loopback, in the same run; wrk drives each in
+# turn, alternating, ROUNDS times. Prints requests/sec for both and the ratio.
+#
+#   bash scripts/bench-resource.sh
+#
+# Knobs (environment): ROUNDS=2 DURATION=10s CONNECTIONS=64 THREADS=2 OURS_PORT=20901 BARE_PORT=20902
+# OURS_RUST_LOG (unset: the service's default, one info line per request, written to a file);
+# SKIP_BUILD=1 to measure the binaries already in target/release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+OURS_PORT=${OURS_PORT:-20901}
+BARE_PORT=${BARE_PORT:-20902}
+
+if ! command -v wrk >/dev/null; then
+    echo "== installing wrk (Debian package)"
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+fi
+command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    echo "== building release binaries"
+    cargo build --release --bin tracardi-twitter --example bare_resource
+fi
+
+work=$(mktemp -d)
+pids=()
+stop() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap stop EXIT
+
+(
+    export LISTEN_ADDR="127.0.0.1:$OURS_PORT" DATA_DIR="$work/data"
+    unset API_KEY SECRET
+    if [[ -n ${OURS_RUST_LOG:-} ]]; then export RUST_LOG=$OURS_RUST_LOG; else unset RUST_LOG; fi
+    exec target/release/tracardi-twitter
+) 2>"$work/ours.log" &
+pids+=($!)
+target/release/examples/bare_resource "$BARE_PORT" 2>"$work/bare.log" &
+pids+=($!)
+
+wait_for() {
+    for _ in $(seq 100); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "no answer from $1; server log:" >&2
+    cat "$work"/*.log >&2
+    exit 1
+}
+ours="http://127.0.0.1:$OURS_PORT/resource"
+bare="http://127.0.0.1:$BARE_PORT/resource"
+wait_for "$ours"
+wait_for "$bare"
+if ! cmp -s <(curl -fsS "$ours") <(curl -fsS "$bare"); then
+    echo "the two servers do not answer the same bytes" >&2
+    exit 1
+fi
+echo "== both answer the same $(curl -fsS "$ours" | wc -c) bytes"
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system time of a process
+measure() { # URL PID -> "requests/sec  server-CPU-microseconds-per-request"
+    local before after
+    before=$(cpu_ticks "$2")
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$work/wrk.out"
+    after=$(cpu_ticks "$2")
+    grep -E 'Socket errors|Non-2xx' "$work/wrk.out" >&2 || true
+    awk -v ticks="$((after - before))" -v hz="$(getconf CLK_TCK)" '
+        /requests in/ {n = $1}
+        /^Requests\/sec:/ {rps = $2}
+        END {printf "%s %.2f\n", rps, ticks / hz * 1e6 / n}' "$work/wrk.out"
+}
+
+echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, alternating (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "   (cpu: the server's user+system CPU time per request, a figure less sensitive to noise)"
+: >"$work/results"
+for round in $(seq "$ROUNDS"); do
+    read -r o oc <<<"$(measure "$ours" "${pids[0]}")"
+    read -r b bc <<<"$(measure "$bare" "${pids[1]}")"
+    printf 'round %d: tracardi-twitter %8.0f req/s (cpu %5.1f us/req)   bare axum %8.0f req/s (cpu %5.1f us/req)\n' \
+        "$round" "$o" "$oc" "$b" "$bc"
+    echo "$o $oc $b $bc" >>"$work/results"
+done
+awk '{o += $1; oc += $2; b += $3; bc += $4; n++} END {
+    printf "mean:    tracardi-twitter %8.0f req/s (cpu %5.1f us/req)   bare axum %8.0f req/s (cpu %5.1f us/req)\n", o / n, oc / n, b / n, bc / n
+    printf "ratio:   %.3f  (tracardi-twitter / bare, requests/sec; target >= 0.85)\n", o / b
+    printf "cpu:     %.3f  (bare / tracardi-twitter, CPU per request)\n", bc / oc
+}' "$work/results"
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== access log written by tracardi-twitter: $(wc -l <"$work/ours.log") lines"
