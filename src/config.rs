@@ -67,7 +67,8 @@ pub struct ServeArgs {
 /// Where and how stored events are delivered to Tracardi.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DeliveryArgs {
-    /// Tracardi API base URL, e.g. http://tracardi-api:8686. Without it, callbacks are stored
+    /// Tracardi API base URL, e.g. http://localhost:8686 (http://tracardi-api:80 inside Tracardi's
+    /// compose network). Without it, callbacks are stored
     /// and wait until it is set.
     #[arg(long, env = "TRACARDI_API_URL")]
     pub tracardi_api_url: Option<String>,

@@ -39,7 +39,7 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
         config.connect.clone(),
         &config.secret,
     );
-    Ok(http::AppState {
+    Ok(http::AppState::new(http::Shared {
         connect: Arc::new(connect),
         auth: auth::Authenticator::new(config.api_key.clone(), config.secret.clone()),
         validator: Arc::new(validation::Validator::new(
@@ -52,7 +52,7 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
         delivery: delivery::DeliveryMonitor::new(config.delivery.is_some()),
         callback: config.callback.clone(),
         request_timeout: config.request_timeout,
-    })
+    }))
 }
 
 /// How long in-flight deliveries may take to finish after the server stopped.

@@ -17,6 +17,8 @@ where
 {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter())
+        // Colour codes only for a person at a terminal, not in log files or `docker logs`.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     match format {
         LogFormat::Text => builder.try_init().is_ok(),

@@ -1,108 +1,233 @@
-//! One log line per request: method, matched route, status, latency and request id.
+//! One log line per request: method, matched route, status, latency and request id; and the
+//! request timeout for requests that carry a body.
 //!
 //! The route is the template (`/api-key/{api_key}`), never the raw URI: paths and query strings
 //! can carry secrets (the API key, OAuth verifiers and codes).
+//!
+//! Both are hand-written tower services rather than `axum::middleware::from_fn`: `from_fn` boxes
+//! a future and the inner service on every request, and this runs on every request, the cheap
+//! `GET /resource` included (see BENCHMARKS.md).
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
-use std::time::Instant;
-use tracing::Instrument;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+use tower::{Layer, Service};
 
-const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The matched route, carried out on the response for the outer logging layer.
+/// Wraps every route and the fallback (`Router::layer` runs after routing, so the matched route is
+/// already known): sees every request, including ones no route matched, and logs it.
+#[derive(Clone, Copy, Default)]
+pub struct AccessLogLayer;
+
+impl<S> Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> AccessLog<S> {
+        AccessLog { inner }
+    }
+}
+
 #[derive(Clone)]
-struct Route(String);
-
-/// Runs inside the router, where the matched route is known.
-pub async fn remember_route(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let mut response = next.run(request).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(Route(route));
-    }
-    response
+pub struct AccessLog<S> {
+    inner: S,
 }
 
-/// Wraps everything: sees every request, including ones no route matched.
-pub async fn log_request(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| is_safe_request_id(id))
-        .map(str::to_owned)
-        // From the thread-local generator: no system call per request (ids need not be secret).
-        .unwrap_or_else(|| {
-            uuid::Builder::from_random_bytes(rand::random())
-                .into_uuid()
-                .to_string()
-        });
-    let header = HeaderValue::from_str(&request_id).expect("checked or generated as visible ASCII");
-    request.headers_mut().insert(REQUEST_ID, header.clone());
+impl<S> Service<Request> for AccessLog<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AccessLogFuture<S::Future>;
 
-    let span = tracing::info_span!("request", request_id = %request_id);
-    let mut response = next.run(request).instrument(span.clone()).await;
-    response.headers_mut().insert(REQUEST_ID, header);
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
 
-    let route = response
-        .extensions()
-        .get::<Route>()
-        .map(|r| r.0.as_str())
-        .unwrap_or("(no route)");
-    let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        tracing::info!(%method, route, status, latency_ms = format!("{latency_ms:.2}"), "request")
-    });
-    response
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = request.method().clone();
+        // A shared `Arc<str>`: copying it costs no allocation.
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let request_id = match request.headers().get(&REQUEST_ID) {
+            Some(id) if is_safe_request_id(id.as_bytes()) => id.clone(),
+            _ => generate_request_id(),
+        };
+        request.headers_mut().insert(REQUEST_ID, request_id.clone());
+        // Lines logged while handling the request (errors, X's answers) carry its id.
+        let span = tracing::info_span!(
+            "request",
+            request_id = request_id.to_str().unwrap_or_default()
+        );
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        AccessLogFuture {
+            inner,
+            span,
+            started,
+            method,
+            route,
+            request_id: Some(request_id),
+        }
+    }
 }
 
-/// Bodies are read inside handlers, so a client that uploads slowly is cut off by this timeout
-/// (408). Requests without a body skip it: arming a timer costs every cheap GET.
-pub async fn request_timeout(
-    axum::extract::State(timeout): axum::extract::State<std::time::Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    use axum::http::Method;
-    use axum::response::IntoResponse;
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
-        return next.run(request).await;
+pin_project! {
+    pub struct AccessLogFuture<F> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+        started: Instant,
+        method: Method,
+        route: Option<MatchedPath>,
+        request_id: Option<HeaderValue>,
     }
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => axum::http::StatusCode::REQUEST_TIMEOUT.into_response(),
+}
+
+impl<F> Future for AccessLogFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let Ok(mut response) = ready!(this.inner.poll(cx));
+        let request_id = this.request_id.take().expect("polled after completion");
+        response.headers_mut().insert(REQUEST_ID, request_id);
+        let route = this.route.as_ref().map_or("(no route)", |r| r.as_str());
+        let latency_ms = this.started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            method = %this.method,
+            route,
+            status = response.status().as_u16(),
+            latency_ms = %format_args!("{latency_ms:.2}"),
+            "request"
+        );
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// A fresh UUID v4 from the thread-local generator: no system call per request (request ids need
+/// not be secret), formatted on the stack.
+fn generate_request_id() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let text = uuid.hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).expect("a UUID is visible ASCII")
+}
+
+/// Bounds requests that carry a body by the request timeout: a client that uploads slowly gets
+/// 408. Requests without a body skip the timer: arming one costs every cheap GET.
+#[derive(Clone, Copy)]
+pub struct RequestTimeoutLayer {
+    pub timeout: Duration,
+}
+
+impl<S> Layer<S> for RequestTimeoutLayer {
+    type Service = RequestTimeout<S>;
+
+    fn layer(&self, inner: S) -> RequestTimeout<S> {
+        RequestTimeout {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RequestTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> Service<Request> for RequestTimeout<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RequestTimeoutFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let bodiless = matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
+        let inner = self.inner.call(request);
+        if bodiless {
+            RequestTimeoutFuture::Untimed { inner }
+        } else {
+            RequestTimeoutFuture::Timed {
+                inner: tokio::time::timeout(self.timeout, inner),
+            }
+        }
+    }
+}
+
+pin_project! {
+    #[project = RequestTimeoutProj]
+    pub enum RequestTimeoutFuture<F> {
+        Untimed { #[pin] inner: F },
+        Timed { #[pin] inner: tokio::time::Timeout<F> },
+    }
+}
+
+impl<F> Future for RequestTimeoutFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RequestTimeoutProj::Untimed { inner } => inner.poll(cx),
+            RequestTimeoutProj::Timed { inner } => Poll::Ready(
+                ready!(inner.poll(cx))
+                    .unwrap_or_else(|_elapsed| Ok(StatusCode::REQUEST_TIMEOUT.into_response())),
+            ),
+        }
     }
 }
 
 /// A caller's request id is echoed only if it is short and plain (it ends up in our logs).
-fn is_safe_request_id(id: &str) -> bool {
+fn is_safe_request_id(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn request_ids_are_checked() {
-        assert!(super::is_safe_request_id("9b1d-4f.x_y:1"));
-        assert!(!super::is_safe_request_id(""));
-        assert!(!super::is_safe_request_id("a b"));
-        assert!(!super::is_safe_request_id("x\ny"));
-        assert!(!super::is_safe_request_id(&"a".repeat(129)));
+        assert!(super::is_safe_request_id(b"9b1d-4f.x_y:1"));
+        assert!(!super::is_safe_request_id(b""));
+        assert!(!super::is_safe_request_id(b"a b"));
+        assert!(!super::is_safe_request_id(b"x\ny"));
+        assert!(!super::is_safe_request_id("a".repeat(129).as_bytes()));
+    }
+
+    #[test]
+    fn generated_request_ids_are_uuids() {
+        let id = super::generate_request_id();
+        assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok());
+        assert_ne!(id, super::generate_request_id());
     }
 }
