@@ -9,39 +9,56 @@
 //! `GET /resource` included (see BENCHMARKS.md).
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::header::{ORIGIN, VARY};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 use tower::{Layer, Service};
+use tower_http::cors::CorsLayer;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// What browsers' CORS answers vary on; set on answers to requests without `Origin` too, so that
+/// a cache never hands such an answer to a browser.
+const CORS_VARY: HeaderValue = HeaderValue::from_static(
+    "origin, access-control-request-method, access-control-request-headers",
+);
+
 /// Wraps every route and the fallback (`Router::layer` runs after routing, so the matched route is
-/// already known): sees every request, including ones no route matched, and logs it.
-#[derive(Clone, Copy, Default)]
-pub struct AccessLogLayer;
+/// already known): sees every request, including ones no route matched, and logs it. Requests
+/// with an `Origin` header (browsers) go through `cors`; the others skip it: axum clones the
+/// whole per-route service stack for every request, and a `CorsLayer` clone allocates.
+#[derive(Clone)]
+pub struct AccessLogLayer {
+    pub cors: Arc<CorsLayer>,
+}
 
 impl<S> Layer<S> for AccessLogLayer {
     type Service = AccessLog<S>;
 
     fn layer(&self, inner: S) -> AccessLog<S> {
-        AccessLog { inner }
+        AccessLog {
+            inner,
+            cors: self.cors.clone(),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct AccessLog<S> {
     inner: S,
+    cors: Arc<CorsLayer>,
 }
 
 impl<S> Service<Request> for AccessLog<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
 {
     type Response = Response;
     type Error = Infallible;
@@ -61,18 +78,18 @@ where
             _ => generate_request_id(),
         };
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
-        // Lines logged while handling the request (errors, X's answers) carry its id.
-        let span = tracing::info_span!(
-            "request",
-            request_id = request_id.to_str().unwrap_or_default()
-        );
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(request)
+        let inner = if request.headers().contains_key(ORIGIN) {
+            // The services below are axum's handler stacks, always ready (`poll_ready` above).
+            MaybeCors::Cors {
+                inner: self.cors.layer(self.inner.clone()).call(request),
+            }
+        } else {
+            MaybeCors::Plain {
+                inner: self.inner.call(request),
+            }
         };
         AccessLogFuture {
             inner,
-            span,
             started,
             method,
             route,
@@ -82,10 +99,17 @@ where
 }
 
 pin_project! {
+    #[project = MaybeCorsProj]
+    enum MaybeCors<F> {
+        Plain { #[pin] inner: F },
+        Cors { #[pin] inner: tower_http::cors::ResponseFuture<F> },
+    }
+}
+
+pin_project! {
     pub struct AccessLogFuture<F> {
         #[pin]
-        inner: F,
-        span: tracing::Span,
+        inner: MaybeCors<F>,
         started: Instant,
         method: Method,
         route: Option<MatchedPath>,
@@ -101,10 +125,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.enter();
-        let Ok(mut response) = ready!(this.inner.poll(cx));
+        let Ok(mut response) = ready!(match this.inner.project() {
+            MaybeCorsProj::Plain { inner } => inner.poll(cx),
+            MaybeCorsProj::Cors { inner } => inner.poll(cx),
+        });
+        if !response.headers().contains_key(VARY) {
+            response.headers_mut().insert(VARY, CORS_VARY);
+        }
         let request_id = this.request_id.take().expect("polled after completion");
-        response.headers_mut().insert(REQUEST_ID, request_id);
         let route = this.route.as_ref().map_or("(no route)", |r| r.as_str());
         let latency_ms = this.started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
@@ -112,8 +140,10 @@ where
             route,
             status = response.status().as_u16(),
             latency_ms = %format_args!("{latency_ms:.2}"),
+            request_id = request_id.to_str().unwrap_or_default(),
             "request"
         );
+        response.headers_mut().insert(REQUEST_ID, request_id);
         Poll::Ready(Ok(response))
     }
 }

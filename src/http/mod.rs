@@ -149,8 +149,9 @@ pub fn router(state: AppState) -> Router {
         .layer(access_log::RequestTimeoutLayer {
             timeout: request_timeout,
         })
-        .layer(cors(cors_origins))
-        .layer(access_log::AccessLogLayer)
+        .layer(access_log::AccessLogLayer {
+            cors: Arc::new(cors(cors_origins)),
+        })
         .with_state(state)
 }
 

@@ -23,11 +23,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// How long a client may take to send its request headers. A connection on which no request
-/// starts within this time (counted from the start of its previous request, or from the
-/// connection) is closed gracefully: after between one and two times this, a client that never
-/// finishes its headers is cut off, and an idle keep-alive connection is closed.
+/// How long a client may take to send its request headers. A connection with no request in
+/// flight on which no request starts for this long is closed: a client that never finishes its
+/// headers is cut off after one to two times this, and so is an idle keep-alive connection.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle or slow connection has to close after it was asked to.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// How long requests in flight may take to finish after shutdown was asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -76,10 +77,10 @@ async fn serve_connection(
     mut stopping: watch::Receiver<()>,
 ) {
     let _ = stream.set_nodelay(true);
-    let started = Arc::new(AtomicU64::new(0));
+    let activity = Arc::new(Activity::default());
     let service = TowerToHyperService::new(CountRequests {
         inner: router,
-        started: started.clone(),
+        activity: activity.clone(),
     });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -91,31 +92,48 @@ async fn serve_connection(
         tokio::select! {
             biased;
             _ = connection.as_mut() => break,
-            () = deadline.as_mut(), if !closing => {
-                let now = started.load(Ordering::Relaxed);
-                if now == seen {
-                    // Graceful: a response being written is finished first; a connection waiting
-                    // for (the rest of) a request's headers is closed at once.
+            () = deadline.as_mut() => {
+                let started = activity.started.load(Ordering::Relaxed);
+                let busy = activity.in_flight.load(Ordering::Relaxed) > 0;
+                if closing {
+                    // Still open a moment after the graceful close: hyper waits for the rest of
+                    // a first request's headers before it honours one. Nothing is in flight.
+                    break;
+                } else if started != seen || busy {
+                    seen = started;
+                    deadline.as_mut().reset(Instant::now() + HEADER_READ_TIMEOUT);
+                } else {
+                    // No request in flight and none started for a whole period: the connection
+                    // is idle or its client is slow with its headers. Graceful: the tail of a
+                    // response being written gets a moment to finish.
                     connection.as_mut().graceful_shutdown();
                     closing = true;
-                } else {
-                    seen = now;
-                    deadline.as_mut().reset(Instant::now() + HEADER_READ_TIMEOUT);
+                    deadline.as_mut().reset(Instant::now() + CLOSE_GRACE);
                 }
             }
             _ = stopping.changed(), if !closing => {
                 connection.as_mut().graceful_shutdown();
                 closing = true;
+                deadline.as_mut().reset(Instant::now() + DRAIN_TIMEOUT);
             }
         }
     }
 }
 
-/// Counts the requests that start on a connection (their headers have been read).
+/// What a connection's requests report to its timer.
+#[derive(Default)]
+struct Activity {
+    /// Requests started (their headers read) so far.
+    started: AtomicU64,
+    /// Requests whose handler has not finished.
+    in_flight: AtomicU64,
+}
+
+/// Counts the requests that start on a connection and those in flight.
 #[derive(Clone)]
 struct CountRequests<S> {
     inner: S,
-    started: Arc<AtomicU64>,
+    activity: Arc<Activity>,
 }
 
 impl<S, R> tower::Service<R> for CountRequests<S>
@@ -124,14 +142,43 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Counted<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: R) -> S::Future {
-        self.started.fetch_add(1, Ordering::Relaxed);
-        self.inner.call(request)
+    fn call(&mut self, request: R) -> Counted<S::Future> {
+        self.activity.started.fetch_add(1, Ordering::Relaxed);
+        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        Counted {
+            inner: self.inner.call(request),
+            _in_flight: InFlight(self.activity.clone()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's future, counted in flight until it finishes or is dropped.
+    struct Counted<F> {
+        #[pin]
+        inner: F,
+        _in_flight: InFlight,
+    }
+}
+
+impl<F: Future> Future for Counted<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
