@@ -333,6 +333,9 @@ impl Connect {
     pub async fn finish(&self, redirect: &Redirect) -> Option<Result<Finished, ConnectError>> {
         let param = |name: &str| redirect.params.get(name).map(String::as_str);
         let key = match redirect.flow {
+            // Without an OAuth 1.0a app this service starts no such flow: nothing to look up
+            // (which spares every forwarded callback a round trip to the store).
+            Flow::OAuth1 if self.config.oauth1.is_none() => return None,
             Flow::OAuth1 => format!("oauth1:{}", param("oauth_token").or(param("denied"))?),
             Flow::OAuth2 => {
                 let state = param("state")?;

@@ -53,7 +53,8 @@ type Answer = Box<dyn FnOnce(Option<&str>)>;
 
 /// One request to the writer thread.
 enum Command {
-    Append(NewEvent, Reply<Appended>),
+    /// The event and its JSON, serialised by the caller: the one writer thread does only SQL.
+    Append(NewEvent, String, Reply<Appended>),
     ClaimDue(Millis, usize, Millis, Reply<Vec<StoredEvent>>),
     ClaimOldest(Millis, Millis, Reply<Option<StoredEvent>>),
     Delivered(Vec<String>, Reply<()>),
@@ -194,7 +195,7 @@ fn execute(tx: &Transaction, command: Command) -> Answer {
         })
     }
     match command {
-        Command::Append(event, reply) => answer(reply, append(tx, &event)),
+        Command::Append(event, json, reply) => answer(reply, append(tx, &event, &json)),
         Command::ClaimDue(now, limit, lease, reply) => answer(reply, claim_due(tx, now, limit, lease)),
         Command::ClaimOldest(now, lease, reply) => {
             answer(reply, claim_oldest(tx, now, lease))
@@ -294,7 +295,7 @@ fn fail(command: Command, message: &str) {
         let _ = reply.send(Err(backend(message.to_owned())));
     }
     match command {
-        Command::Append(_, r) => send(r, message),
+        Command::Append(_, _, r) => send(r, message),
         Command::ClaimDue(_, _, _, r) => send(r, message),
         Command::ClaimOldest(_, _, r) => send(r, message),
         Command::Delivered(_, r) | Command::RetryAt(_, _, _, r) | Command::Dead(_, _, r) => {
@@ -310,20 +311,20 @@ fn fail(command: Command, message: &str) {
     }
 }
 
-fn append(tx: &Transaction, event: &NewEvent) -> rusqlite::Result<Appended> {
-    let inserted = tx.execute(
+fn append(tx: &Transaction, event: &NewEvent, json: &str) -> rusqlite::Result<Appended> {
+    let inserted = tx.prepare_cached(
         "INSERT INTO events (id, event_type, event_json, profile_id, session_id, created_ms, due_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT (id) DO NOTHING",
-        params![
+    )?
+    .execute(params![
             event.id,
             event.event_type,
-            event.event.to_string(),
+            json,
             event.profile_id,
             event.session_id,
             event.created
-        ],
-    )?;
+    ])?;
     Ok(if inserted == 1 {
         Appended::New
     } else {
@@ -462,7 +463,8 @@ fn counts(tx: &Transaction) -> rusqlite::Result<OutboxCounts> {
 #[async_trait::async_trait]
 impl Outbox for SqliteOutbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
-        self.call(|r| Command::Append(event, r)).await
+        let json = event.event.to_string();
+        self.call(|r| Command::Append(event, json, r)).await
     }
     async fn claim_due(
         &self,
