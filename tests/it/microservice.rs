@@ -31,6 +31,20 @@ async fn post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// Fresh keys, a fake X that accepts them with write access, and the service pointed at it.
+async fn with_writable_x(tag: &str, extra: &[&str]) -> (Keys, FakeX, TestApp) {
+    let keys = Keys::unique(tag);
+    let x = FakeX::with_keys(
+        Scenario::Ok {
+            access_level: Some("read-write"),
+        },
+        &keys,
+    )
+    .await;
+    let app = app_for(&x, extra).await;
+    (keys, x, app)
+}
+
 fn run_path() -> String {
     format!("/plugin/run?service_id={SERVICE_ID}&action_id={SEND_TWEET_ID}")
 }
@@ -250,15 +264,7 @@ async fn the_registry_entry_is_a_tracardi_plugin() {
 
 #[tokio::test]
 async fn resource_validation_speaks_the_gui_s_language() {
-    let keys = Keys::unique("msv");
-    let x = FakeX::with_keys(
-        Scenario::Ok {
-            access_level: Some("read-write"),
-        },
-        &keys,
-    )
-    .await;
-    let app = app_for(&x, &[]).await;
+    let (keys, x, app) = with_writable_x("msv", &[]).await;
     let path = format!("/service/resource/validate?service_id={SERVICE_ID}");
     let ok = post(&app, &path, &keys.json()).await;
     assert_eq!(ok.status(), 200);
@@ -368,15 +374,7 @@ async fn plugin_validate_returns_the_cleaned_config() {
 
 #[tokio::test]
 async fn send_tweet_renders_the_template_and_posts_it_signed() {
-    let keys = Keys::unique("tw");
-    let x = FakeX::with_keys(
-        Scenario::Ok {
-            access_level: Some("read-write"),
-        },
-        &keys,
-    )
-    .await;
-    let app = app_for(&x, &[]).await;
+    let (keys, x, app) = with_writable_x("tw", &[]).await;
     let tweet = "Thanks {{profile@data.pii.firstname}} for the {{event@properties.items.0.name}} ({{payload@order.total}})! https://example.com/a/very/long/link/that/counts/as/twenty/three/characters/only";
     let body = tracardi_run_body(tweet, keys.json(), json!({"order": {"total": 12.0}}));
     let answer = run_answer(post(&app, &run_path(), &body).await).await;
@@ -402,15 +400,7 @@ async fn send_tweet_renders_the_template_and_posts_it_signed() {
 
 #[tokio::test]
 async fn send_tweet_reports_each_failure_on_the_error_port() {
-    let keys = Keys::unique("te");
-    let x = FakeX::with_keys(
-        Scenario::Ok {
-            access_level: Some("read-write"),
-        },
-        &keys,
-    )
-    .await;
-    let app = app_for(&x, &["--validate-timeout", "300ms"]).await;
+    let (keys, x, app) = with_writable_x("te", &["--validate-timeout", "300ms"]).await;
     let run = |tweet: &str| tracardi_run_body(tweet, keys.json(), json!({}));
 
     // Failures found before posting: nothing reaches X.
