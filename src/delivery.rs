@@ -371,6 +371,25 @@ fn due_after(wait: Duration) -> Millis {
     now_millis() + wait.as_millis() as Millis
 }
 
+/// Query parameters of X's redirects that are one-time secrets.
+const SECRET_PROPERTIES: [&str; 4] = ["oauth_verifier", "code", "oauth_token", "state"];
+
+/// Tracardi's error answers may echo what it was sent (FastAPI's 422 has an `input` field).
+/// The answer is logged and kept as `last_error`, so the events' one-time secrets are masked.
+fn redact(answer: &str, events: &[&NewEvent]) -> String {
+    let mut answer = answer.to_owned();
+    for event in events {
+        for name in SECRET_PROPERTIES {
+            if let Some(value) = event.event["properties"][name].as_str()
+                && value.len() >= 4
+            {
+                answer = answer.replace(value, "[redacted]");
+            }
+        }
+    }
+    answer
+}
+
 /// One POST of a TrackerPayload.
 async fn post(
     http: &reqwest::Client,
@@ -390,7 +409,7 @@ async fn post(
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
             let body = response.text().await.unwrap_or_default();
-            verdict(status, retry_after, &body)
+            verdict(status, retry_after, &redact(&body, &events))
         }
         Err(e) => Verdict::Retry {
             error: if e.is_timeout() {
@@ -435,6 +454,21 @@ mod tests {
             verdict(404, None, ""),
             Verdict::Misconfigured { .. }
         ));
+    }
+
+    #[test]
+    fn tracardi_s_echo_of_a_verifier_is_masked() {
+        let event =
+            crate::callback::Redirect::parse(Some("oauth_token=tok-123&oauth_verifier=ver-456"))
+                .unwrap()
+                .to_event(0);
+        let answer =
+            r#"{"detail":[{"input":{"oauth_verifier":"ver-456","oauth_token":"tok-123"}}]}"#;
+        let masked = redact(answer, &[&event]);
+        assert!(
+            !masked.contains("ver-456") && !masked.contains("tok-123"),
+            "{masked}"
+        );
     }
 
     #[test]
