@@ -53,38 +53,11 @@ done
 
 mkdir -p target
 work=$(mktemp -d "$PWD/target/bench-callback.XXXXXX")
-data="$work/data"
-ours_pid=
-pids=()
-stop() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n ${KEEP:-} ]]; then echo "== kept $work"; else rm -rf "$work"; fi
-}
-trap stop EXIT
+# shellcheck source=scripts/bench-servers.sh
+source scripts/bench-servers.sh
+start_ours
+start_bare bare_callback
 
-(
-    export LISTEN_ADDR="127.0.0.1:$OURS_PORT" DATA_DIR="$data"
-    unset API_KEY SECRET TRACARDI_API_URL TRACARDI_SOURCE_ID CALLBACK_SUCCESS_URL CALLBACK_DENIED_URL
-    if [[ -n ${OURS_RUST_LOG:-} ]]; then export RUST_LOG=$OURS_RUST_LOG; else unset RUST_LOG; fi
-    exec target/release/tracardi-twitter
-) 2>"$work/ours.log" &
-ours_pid=$!
-pids+=("$ours_pid")
-target/release/examples/bare_callback "$BARE_PORT" 2>"$work/bare.log" &
-pids+=($!)
-
-wait_for() {
-    for _ in $(seq 100); do
-        curl -sS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "no answer from $1; server logs:" >&2
-    cat "$work"/*.log >&2
-    exit 1
-}
 ours="http://127.0.0.1:$OURS_PORT"
 bare="http://127.0.0.1:$BARE_PORT"
 wait_for "$ours/health"

@@ -31,35 +31,11 @@ if [[ -z ${SKIP_BUILD:-} ]]; then
 fi
 
 work=$(mktemp -d)
-pids=()
-stop() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap stop EXIT
+# shellcheck source=scripts/bench-servers.sh
+source scripts/bench-servers.sh
+start_ours
+start_bare bare_resource
 
-(
-    export LISTEN_ADDR="127.0.0.1:$OURS_PORT" DATA_DIR="$work/data"
-    unset API_KEY SECRET
-    if [[ -n ${OURS_RUST_LOG:-} ]]; then export RUST_LOG=$OURS_RUST_LOG; else unset RUST_LOG; fi
-    exec target/release/tracardi-twitter
-) 2>"$work/ours.log" &
-pids+=($!)
-target/release/examples/bare_resource "$BARE_PORT" 2>"$work/bare.log" &
-pids+=($!)
-
-wait_for() {
-    for _ in $(seq 100); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "no answer from $1; server log:" >&2
-    cat "$work"/*.log >&2
-    exit 1
-}
 ours="http://127.0.0.1:$OURS_PORT/resource"
 bare="http://127.0.0.1:$BARE_PORT/resource"
 wait_for "$ours"
