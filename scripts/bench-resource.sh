@@ -6,14 +6,16 @@
 #
 #   bash scripts/bench-resource.sh
 #
-# Knobs (environment): ROUNDS=2 DURATION=10s CONNECTIONS=64 THREADS=2 OURS_PORT=20901 BARE_PORT=20902
+# Knobs (environment): ROUNDS=4 DURATION=8s CONNECTIONS=64 THREADS=2 OURS_PORT=20901 BARE_PORT=20902
 # OURS_RUST_LOG (unset: the service's default, one info line per request, written to a file);
 # SKIP_BUILD=1 to measure the binaries already in target/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-2}
-DURATION=${DURATION:-10s}
+# The machine's figures move by 10-20% between runs (a shared virtual machine, the load
+# generator on the same two cores): several short alternating rounds, each with its own ratio.
+ROUNDS=${ROUNDS:-4}
+DURATION=${DURATION:-8s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 OURS_PORT=${OURS_PORT:-20901}
@@ -65,8 +67,8 @@ echo "   (cpu: the server's user+system CPU time per request, a figure less sens
 for round in $(seq "$ROUNDS"); do
     read -r o oc <<<"$(measure "$ours" "${pids[0]}")"
     read -r b bc <<<"$(measure "$bare" "${pids[1]}")"
-    printf 'round %d: tracardi-twitter %8.0f req/s (cpu %5.1f us/req)   bare axum %8.0f req/s (cpu %5.1f us/req)\n' \
-        "$round" "$o" "$oc" "$b" "$bc"
+    printf 'round %d: tracardi-twitter %8.0f req/s (cpu %5.1f us/req)   bare axum %8.0f req/s (cpu %5.1f us/req)   ratio %.3f\n' \
+        "$round" "$o" "$oc" "$b" "$bc" "$(awk -v o="$o" -v b="$b" 'BEGIN {print o / b}')"
     echo "$o $oc $b $bc" >>"$work/results"
 done
 awk '{o += $1; oc += $2; b += $3; bc += $4; n++} END {

@@ -1,6 +1,11 @@
 //! Logging set-up: human-readable text or JSON lines, on standard error.
 
+mod access_line;
+
+pub use access_line::{AccessRecord, is_plain, log_access};
+
 use crate::config::LogFormat;
+use access_line::{AccessSink, Layout, LineStyle};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -10,17 +15,19 @@ fn filter() -> EnvFilter {
         .unwrap_or_else(|_| EnvFilter::new("warn,tracardi_twitter=info"))
 }
 
-/// Installs the global subscriber, writing to `writer`. Returns false if one was already set.
+/// Installs the global subscriber, writing to `writer`, and the access line's writer (the same
+/// one, in the same format; see [`log_access`]). Returns false if a subscriber was already set.
 pub fn init<W>(format: LogFormat, writer: W) -> bool
 where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
+    // Colour codes only for a person at a terminal, not in log files or `docker logs`.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter())
-        // Colour codes only for a person at a terminal, not in log files or `docker logs`.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer);
-    match format {
+        .with_ansi(ansi)
+        .with_writer(writer.clone());
+    let installed = match format {
         LogFormat::Text => builder.try_init().is_ok(),
         LogFormat::Json => builder
             .json()
@@ -28,13 +35,25 @@ where
             .with_current_span(true)
             .try_init()
             .is_ok(),
+    };
+    // The filter is fixed from here on, so asking it once is enough.
+    if installed && tracing::enabled!(target: access_line::TARGET, tracing::Level::INFO) {
+        let sink = AccessSink {
+            layout: Layout::new(LineStyle { format, ansi }),
+            write: Box::new(move |line| {
+                let _ = std::io::Write::write_all(&mut writer.make_writer(), line);
+            }),
+        };
+        let _ = access_line::SINK.set(sink);
     }
+    installed
 }
 
 /// Log lines are gathered in memory and written to standard error in batches, by a background
 /// thread every [`FLUSH_EVERY`] (or at once past 64 KiB): one `write` per batch instead of one
 /// per line, which is most of what a log line costs. A `kill -9` can lose the last batch;
 /// [`flush`] writes what is pending (main calls it before exiting).
+#[derive(Clone, Copy)]
 pub struct BatchedStderr;
 
 /// How often pending log lines are written out.

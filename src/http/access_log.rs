@@ -1,16 +1,23 @@
 //! One log line per request: method, matched route, status, latency and request id; and the
-//! request timeout for requests that carry a body.
+//! limits on requests that carry a body (size and time).
 //!
 //! The route is the template (`/api-key/{api_key}`), never the raw URI: paths and query strings
 //! can carry secrets (the API key, OAuth verifiers and codes).
 //!
-//! Both are hand-written tower services rather than `axum::middleware::from_fn`: `from_fn` boxes
-//! a future and the inner service on every request, and this runs on every request, the cheap
-//! `GET /resource` included (see BENCHMARKS.md).
+//! These run on every request, the cheap `GET /resource` included, so they are built for cost
+//! (BENCHMARKS.md):
+//! - hand-written tower services rather than `axum::middleware::from_fn`, which boxes a future
+//!   and the inner service on every request;
+//! - wrapped around the router rather than added with `Router::layer`, which wraps every route
+//!   in another boxed service that axum clones, and frees, on every request. Outside the router
+//!   the matched route is not known yet, so [`RouteNames`] looks it up from the same templates;
+//! - the line itself formatted by hand (`telemetry::log_access`), not by `tracing`'s
+//!   subscriber: at about 2 µs a line, that cost as much as the rest of the stack.
 
-use axum::extract::{MatchedPath, Request};
+use crate::telemetry::{self, AccessRecord};
+use axum::extract::DefaultBodyLimit;
 use axum::http::header::{ORIGIN, VARY};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use std::convert::Infallible;
@@ -30,13 +37,67 @@ const CORS_VARY: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
 );
 
-/// Wraps every route and the fallback (`Router::layer` runs after routing, so the matched route is
-/// already known): sees every request, including ones no route matched, and logs it. Requests
-/// with an `Origin` header (browsers) go through `cors`; the others skip it: axum clones the
-/// whole per-route service stack for every request, and a `CorsLayer` clone allocates.
+/// The route templates the router serves, to name a request's route before the router has
+/// matched it: the same `matchit` lookup axum does, on the same templates, with the templates
+/// that are plain paths (all but one) compared first, which is cheaper.
+pub struct RouteNames {
+    plain: Vec<String>,
+    with_parameters: matchit::Router<String>,
+}
+
+impl RouteNames {
+    /// Panics on templates that overlap or are malformed (the router itself refuses those too),
+    /// and on templates that would need escaping in a log line.
+    pub fn new<'a>(templates: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut names = RouteNames {
+            plain: Vec::new(),
+            with_parameters: matchit::Router::new(),
+        };
+        for template in templates {
+            assert!(
+                telemetry::is_plain(template),
+                "route {template:?} needs escaping"
+            );
+            if template.contains(['{', '}']) {
+                names
+                    .with_parameters
+                    .insert(template, template.to_owned())
+                    .unwrap_or_else(|e| panic!("route {template}: {e}"));
+            } else {
+                names.plain.push(template.to_owned());
+            }
+        }
+        names
+    }
+
+    /// The template that `path` matches, if any.
+    pub fn lookup(&self, path: &str) -> Option<&str> {
+        match self.plain.iter().find(|template| **template == path) {
+            Some(template) => Some(template),
+            None => self
+                .with_parameters
+                .at(path)
+                .ok()
+                .map(|found| &**found.value),
+        }
+    }
+}
+
+/// Wraps the whole router (the fallback included), so it sees every request and logs it.
+/// Requests with an `Origin` header (browsers) go through `cors`; the others skip it: a
+/// `CorsLayer`'s service is built per request, and building it allocates.
 #[derive(Clone)]
-pub struct AccessLogLayer {
-    pub cors: Arc<CorsLayer>,
+pub struct AccessLogLayer(Arc<AccessLogShared>);
+
+struct AccessLogShared {
+    cors: CorsLayer,
+    routes: &'static RouteNames,
+}
+
+impl AccessLogLayer {
+    pub fn new(cors: CorsLayer, routes: &'static RouteNames) -> Self {
+        Self(Arc::new(AccessLogShared { cors, routes }))
+    }
 }
 
 impl<S> Layer<S> for AccessLogLayer {
@@ -45,7 +106,7 @@ impl<S> Layer<S> for AccessLogLayer {
     fn layer(&self, inner: S) -> AccessLog<S> {
         AccessLog {
             inner,
-            cors: self.cors.clone(),
+            shared: self.0.clone(),
         }
     }
 }
@@ -53,12 +114,12 @@ impl<S> Layer<S> for AccessLogLayer {
 #[derive(Clone)]
 pub struct AccessLog<S> {
     inner: S,
-    cors: Arc<CorsLayer>,
+    shared: Arc<AccessLogShared>,
 }
 
-impl<S> Service<Request> for AccessLog<S>
+impl<S, B> Service<Request<B>> for AccessLog<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone,
+    S: Service<Request<B>, Response = Response, Error = Infallible> + Clone,
 {
     type Response = Response;
     type Error = Infallible;
@@ -68,20 +129,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let started = Instant::now();
         let method = request.method().clone();
-        // A shared `Arc<str>`: copying it costs no allocation.
-        let route = request.extensions().get::<MatchedPath>().cloned();
+        let route = self.shared.routes.lookup(request.uri().path());
         let request_id = match request.headers().get(&REQUEST_ID) {
             Some(id) if is_safe_request_id(id.as_bytes()) => id.clone(),
             _ => generate_request_id(),
         };
-        request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let inner = if request.headers().contains_key(ORIGIN) {
-            // The services below are axum's handler stacks, always ready (`poll_ready` above).
+            // The router is always ready (`poll_ready` above).
             MaybeCors::Cors {
-                inner: self.cors.layer(self.inner.clone()).call(request),
+                inner: self.shared.cors.layer(self.inner.clone()).call(request),
             }
         } else {
             MaybeCors::Plain {
@@ -112,7 +171,7 @@ pin_project! {
         inner: MaybeCors<F>,
         started: Instant,
         method: Method,
-        route: Option<MatchedPath>,
+        route: Option<&'static str>,
         request_id: Option<HeaderValue>,
     }
 }
@@ -129,95 +188,113 @@ where
             MaybeCorsProj::Plain { inner } => inner.poll(cx),
             MaybeCorsProj::Cors { inner } => inner.poll(cx),
         });
-        if !response.headers().contains_key(VARY) {
-            response.headers_mut().insert(VARY, CORS_VARY);
-        }
+        response.headers_mut().entry(VARY).or_insert(CORS_VARY);
         let request_id = this.request_id.take().expect("polled after completion");
-        let route = this.route.as_ref().map_or("(no route)", |r| r.as_str());
-        let latency_ms = this.started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
-            method = %this.method,
-            route,
-            status = response.status().as_u16(),
-            latency_ms = %format_args!("{latency_ms:.2}"),
-            request_id = request_id.to_str().unwrap_or_default(),
-            "request"
-        );
+        telemetry::log_access(&AccessRecord {
+            method: this.method.as_str(),
+            route: this.route.unwrap_or("(no route)"),
+            status: response.status().as_u16(),
+            latency: this.started.elapsed(),
+            request_id: request_id.to_str().unwrap_or_default(),
+        });
         response.headers_mut().insert(REQUEST_ID, request_id);
         Poll::Ready(Ok(response))
     }
 }
 
-/// A fresh UUID v4 from the thread-local generator: no system call per request (request ids need
-/// not be secret), formatted on the stack.
+/// A fresh UUID v4, without a system call and in a few instructions: request ids must be unique,
+/// not unguessable, so a per-thread SplitMix64 sequence seeded from the OS does (a collision
+/// needs two threads' random starting points to come within a few billion steps of each other
+/// in 2^64).
 fn generate_request_id() -> HeaderValue {
+    thread_local! {
+        static SPLITMIX: std::cell::Cell<u64> = std::cell::Cell::new(rand::random());
+    }
+    let next = || {
+        SPLITMIX.with(|state| {
+            let seed = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            state.set(seed);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+    };
+    let random = (u128::from(next()) << 64 | u128::from(next())).to_le_bytes();
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let uuid = uuid::Builder::from_random_bytes(random).into_uuid();
     let text = uuid.hyphenated().encode_lower(&mut text);
     HeaderValue::from_str(text).expect("a UUID is visible ASCII")
 }
 
-/// Bounds requests that carry a body by the request timeout: a client that uploads slowly gets
-/// 408. Requests without a body skip the timer: arming one costs every cheap GET.
+/// Bounds requests that carry a body: in size (413 past `max_body_bytes`, through axum's
+/// extractors) and in time (408 past `timeout`, for a client that uploads slowly). Requests
+/// without a body skip both: arming a timer and adding the limit cost every cheap GET.
 #[derive(Clone, Copy)]
-pub struct RequestTimeoutLayer {
+pub struct BodyLimitsLayer {
     pub timeout: Duration,
+    pub max_body_bytes: usize,
 }
 
-impl<S> Layer<S> for RequestTimeoutLayer {
-    type Service = RequestTimeout<S>;
+impl<S> Layer<S> for BodyLimitsLayer {
+    type Service = BodyLimits<S>;
 
-    fn layer(&self, inner: S) -> RequestTimeout<S> {
-        RequestTimeout {
+    fn layer(&self, inner: S) -> BodyLimits<S> {
+        BodyLimits {
             inner,
-            timeout: self.timeout,
+            limits: *self,
         }
     }
 }
 
 #[derive(Clone)]
-pub struct RequestTimeout<S> {
+pub struct BodyLimits<S> {
     inner: S,
-    timeout: Duration,
+    limits: BodyLimitsLayer,
 }
 
-impl<S> Service<Request> for RequestTimeout<S>
+impl<S, B> Service<Request<B>> for BodyLimits<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request<B>, Response = Response, Error = Infallible> + Clone,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = RequestTimeoutFuture<S::Future>;
+    type Future = BodyLimitsFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let bodiless = matches!(
             *request.method(),
             Method::GET | Method::HEAD | Method::OPTIONS
         );
-        let inner = self.inner.call(request);
         if bodiless {
-            RequestTimeoutFuture::Untimed { inner }
+            BodyLimitsFuture::Untimed {
+                inner: self.inner.call(request),
+            }
         } else {
-            RequestTimeoutFuture::Timed {
-                inner: tokio::time::timeout(self.timeout, inner),
+            // The router is always ready (`poll_ready` above).
+            let inner = DefaultBodyLimit::max(self.limits.max_body_bytes)
+                .layer(self.inner.clone())
+                .call(request);
+            BodyLimitsFuture::Timed {
+                inner: tokio::time::timeout(self.limits.timeout, inner),
             }
         }
     }
 }
 
 pin_project! {
-    #[project = RequestTimeoutProj]
-    pub enum RequestTimeoutFuture<F> {
+    #[project = BodyLimitsProj]
+    pub enum BodyLimitsFuture<F> {
         Untimed { #[pin] inner: F },
         Timed { #[pin] inner: tokio::time::Timeout<F> },
     }
 }
 
-impl<F> Future for RequestTimeoutFuture<F>
+impl<F> Future for BodyLimitsFuture<F>
 where
     F: Future<Output = Result<Response, Infallible>>,
 {
@@ -225,8 +302,8 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            RequestTimeoutProj::Untimed { inner } => inner.poll(cx),
-            RequestTimeoutProj::Timed { inner } => Poll::Ready(
+            BodyLimitsProj::Untimed { inner } => inner.poll(cx),
+            BodyLimitsProj::Timed { inner } => Poll::Ready(
                 ready!(inner.poll(cx))
                     .unwrap_or_else(|_elapsed| Ok(StatusCode::REQUEST_TIMEOUT.into_response())),
             ),
@@ -255,9 +332,31 @@ mod tests {
     }
 
     #[test]
+    fn routes_are_named_by_their_templates() {
+        let names = super::RouteNames::new(["/resource", "/api-key/{api_key}", "/outbox/retry"]);
+        let named = |path| names.lookup(path);
+        assert_eq!(named("/resource"), Some("/resource"));
+        assert_eq!(named("/api-key/secret-value"), Some("/api-key/{api_key}"));
+        assert_eq!(named("/outbox/retry"), Some("/outbox/retry"));
+        assert_eq!(named("/outbox"), None);
+        assert_eq!(named("/resource/"), None);
+        assert_eq!(named("/api-key/a/b"), None);
+    }
+
+    #[test]
     fn generated_request_ids_are_uuids() {
         let id = super::generate_request_id();
         assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok());
-        assert_ne!(id, super::generate_request_id());
+        let ids: std::collections::HashSet<_> =
+            (0..10_000).map(|_| super::generate_request_id()).collect();
+        assert_eq!(ids.len(), 10_000, "request ids repeat");
+        assert!(!ids.contains(&id));
+        let version_4 = ids.iter().all(|id| {
+            uuid::Uuid::parse_str(id.to_str().unwrap())
+                .unwrap()
+                .get_version_num()
+                == 4
+        });
+        assert!(version_4);
     }
 }

@@ -18,7 +18,7 @@ use crate::error::{ApiError, Detail, FieldErrors, Problem};
 use crate::store::Outbox;
 use crate::validation::Validator;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::FromRef;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
@@ -128,15 +128,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
-/// The service's router, ready to serve.
-pub fn router(state: AppState) -> Router {
+/// The whole service as one tower service: the router inside the layers every request goes
+/// through (access line, CORS, body limits), ready to serve.
+pub type App = access_log::AccessLog<access_log::BodyLimits<Router>>;
+
+/// The service's router inside its layers, ready to serve.
+pub fn router(state: AppState) -> App {
     let (routes, spec) = api().split_for_parts();
     let spec_json = Arc::new(spec.to_pretty_json().expect("the specification serialises"));
-    let request_timeout = state.request_timeout;
-    let cors_origins = state.cors_allowed_origins.clone();
-    routes
+    let body_limits = access_log::BodyLimitsLayer {
+        timeout: state.request_timeout,
+        max_body_bytes: MAX_BODY_BYTES,
+    };
+    let access_log =
+        access_log::AccessLogLayer::new(cors(state.cors_allowed_origins.clone()), route_names());
+    let router = routes
         .route(
-            "/openapi.json",
+            OPENAPI_JSON,
             axum::routing::get(move || ops::openapi_json(spec_json.clone())),
         )
         .fallback(|| async {
@@ -145,14 +153,26 @@ pub fn router(state: AppState) -> Router {
                 "There is no such endpoint; GET /openapi.json lists them all.",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(access_log::RequestTimeoutLayer {
-            timeout: request_timeout,
-        })
-        .layer(access_log::AccessLogLayer {
-            cors: Arc::new(cors(cors_origins)),
-        })
-        .with_state(state)
+        .with_state(state);
+    // Around the router, not `Router::layer`: see `access_log`.
+    tower::ServiceBuilder::new()
+        .layer(access_log)
+        .layer(body_limits)
+        .service(router)
+}
+
+/// Where the specification is served.
+const OPENAPI_JSON: &str = "/openapi.json";
+
+/// The templates the access line names requests by: every route the router serves. The same for
+/// every router this binary builds, so worked out once.
+fn route_names() -> &'static access_log::RouteNames {
+    static NAMES: std::sync::OnceLock<access_log::RouteNames> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let spec = openapi();
+        let templates = spec.paths.paths.keys().map(String::as_str);
+        access_log::RouteNames::new(templates.chain([OPENAPI_JSON]))
+    })
 }
 
 /// Tracardi's GUI calls the service from the browser with `Authorization`, `x-client`,

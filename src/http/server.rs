@@ -10,7 +10,7 @@
 //! (BENCHMARKS.md). Here each connection has one timer, which fires at most once per
 //! `HEADER_READ_TIMEOUT`; requests only bump a counter.
 
-use axum::Router;
+use super::App;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -32,9 +32,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// How long requests in flight may take to finish after shutdown was asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `router` until `shutdown` completes; then stops accepting and lets connections finish
+/// Serves `app` until `shutdown` completes; then stops accepting and lets connections finish
 /// their requests in flight.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
     let builder = Builder::new(TokioExecutor::new());
     // Every connection holds a receiver; shutdown is a send, and the drain is over when every
     // receiver has been dropped (what hyper-util's `GracefulShutdown` does, which cannot be
@@ -53,7 +53,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                         continue;
                     }
                 };
-                tokio::spawn(serve_connection(builder.clone(), stream, router.clone(), stopping.clone()));
+                tokio::spawn(serve_connection(builder.clone(), stream, app.clone(), stopping.clone()));
             }
             () = &mut shutdown => break,
         }
@@ -73,13 +73,13 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
 async fn serve_connection(
     builder: Builder<TokioExecutor>,
     stream: TcpStream,
-    router: Router,
+    app: App,
     mut stopping: watch::Receiver<()>,
 ) {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::default());
     let service = TowerToHyperService::new(CountRequests {
-        inner: router,
+        inner: app,
         activity: activity.clone(),
     });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
