@@ -111,25 +111,18 @@ impl<S> Layer<S> for AccessLogLayer {
     }
 }
 
-#[derive(Clone)]
 pub struct AccessLog<S> {
     inner: S,
     shared: Arc<AccessLogShared>,
 }
 
-impl<S, B> Service<Request<B>> for AccessLog<S>
-where
-    S: Service<Request<B>, Response = Response, Error = Infallible> + Clone,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = AccessLogFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+impl<S> AccessLog<S> {
+    /// Handles one request. Takes `&self`, as hyper's services do (`server.rs` calls it for each
+    /// request): only the inner service is cloned for the call, a handle to the router.
+    pub fn handle<B>(&self, request: Request<B>) -> AccessLogFuture<S::Future>
+    where
+        S: Service<Request<B>, Response = Response, Error = Infallible> + Clone,
+    {
         let started = Instant::now();
         let method = request.method().clone();
         let route = self.shared.routes.lookup(request.uri().path());
@@ -137,14 +130,14 @@ where
             Some(id) if is_safe_request_id(id.as_bytes()) => id.clone(),
             _ => generate_request_id(),
         };
+        // The services below are the router and `BodyLimits`, always ready: no `poll_ready`.
         let inner = if request.headers().contains_key(ORIGIN) {
-            // The router is always ready (`poll_ready` above).
             MaybeCors::Cors {
                 inner: self.shared.cors.layer(self.inner.clone()).call(request),
             }
         } else {
             MaybeCors::Plain {
-                inner: self.inner.call(request),
+                inner: self.inner.clone().call(request),
             }
         };
         AccessLogFuture {

@@ -11,9 +11,12 @@
 //! `HEADER_READ_TIMEOUT`; requests only bump a counter.
 
 use super::App;
+use axum::http::Request;
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +38,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves `app` until `shutdown` completes; then stops accepting and lets connections finish
 /// their requests in flight.
 pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+    let app = Arc::new(app);
     let builder = Builder::new(TokioExecutor::new());
     // Every connection holds a receiver; shutdown is a send, and the drain is over when every
     // receiver has been dropped (what hyper-util's `GracefulShutdown` does, which cannot be
@@ -73,15 +77,15 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
 async fn serve_connection(
     builder: Builder<TokioExecutor>,
     stream: TcpStream,
-    app: App,
+    app: Arc<App>,
     mut stopping: watch::Receiver<()>,
 ) {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::default());
-    let service = TowerToHyperService::new(CountRequests {
-        inner: app,
+    let service = ConnectionService {
+        app,
         activity: activity.clone(),
-    });
+    };
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let deadline = tokio::time::sleep(HEADER_READ_TIMEOUT);
@@ -129,30 +133,28 @@ struct Activity {
     in_flight: AtomicU64,
 }
 
-/// Counts the requests that start on a connection and those in flight.
-#[derive(Clone)]
-struct CountRequests<S> {
-    inner: S,
+/// What hyper calls for each request of one connection: counts it for the connection's timer,
+/// then hands it to the app. A hyper service rather than a tower one behind hyper-util's
+/// `TowerToHyperService`, which clones the whole stack and drives a `Oneshot` for every request.
+struct ConnectionService {
+    app: Arc<App>,
     activity: Arc<Activity>,
 }
 
-impl<S, R> tower::Service<R> for CountRequests<S>
-where
-    S: tower::Service<R>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Counted<S::Future>;
+type AppFuture = super::access_log::AccessLogFuture<
+    <super::access_log::BodyLimits<axum::Router> as tower::Service<Request<Incoming>>>::Future,
+>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
+impl hyper::service::Service<Request<Incoming>> for ConnectionService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Counted<AppFuture>;
 
-    fn call(&mut self, request: R) -> Counted<S::Future> {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.activity.started.fetch_add(1, Ordering::Relaxed);
         self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
         Counted {
-            inner: self.inner.call(request),
+            inner: self.app.handle(request),
             _in_flight: InFlight(self.activity.clone()),
         }
     }
