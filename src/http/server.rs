@@ -78,9 +78,13 @@ async fn serve_connection(
     builder: Builder<TokioExecutor>,
     stream: TcpStream,
     app: Arc<App>,
-    mut stopping: watch::Receiver<()>,
+    stopping: watch::Receiver<()>,
 ) {
     let _ = stream.set_nodelay(true);
+    let stop_asked = stop_signal(stopping.clone());
+    tokio::pin!(stop_asked);
+    // Held, not polled, until the connection is done: the server's drain waits for every one.
+    let _draining = stopping;
     let activity = Arc::new(Activity::default());
     let service = ConnectionService {
         app,
@@ -115,12 +119,30 @@ async fn serve_connection(
                     deadline.as_mut().reset(Instant::now() + CLOSE_GRACE);
                 }
             }
-            _ = stopping.changed(), if !closing => {
+            _ = stop_asked.as_mut(), if !closing => {
                 connection.as_mut().graceful_shutdown();
                 closing = true;
                 deadline.as_mut().reset(Instant::now() + DRAIN_TIMEOUT);
             }
         }
+    }
+}
+
+/// Completes when the server is asked to stop. The connection polls this on every wake-up (every
+/// request), so it is a oneshot of its own: a `watch` channel's `changed()` locks the channel's
+/// mutex, shared by every connection, each time it is polled. A small task waits on the watch
+/// channel instead, and ends with the connection if the connection ends first.
+fn stop_signal(mut stopping: watch::Receiver<()>) -> impl Future<Output = ()> {
+    let (mut stop, stop_asked) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stopping.changed() => { let _ = stop.send(()); }
+            () = stop.closed() => {}
+        }
+    });
+    async move {
+        // An error means the server loop and its sender are gone: stopping too.
+        let _ = stop_asked.await;
     }
 }
 

@@ -49,6 +49,24 @@ async fn headers_that_never_end_are_cut_off() {
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn idle_connections_are_closed_when_the_server_stops() {
+    let app = TestApp::spawn(&[]).await;
+    let mut stream = connect(&app).await;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    // The connection is now idle (kept alive). Stopping must close it well before the idle
+    // timer would (HEADER_READ_TIMEOUT, 10 s): shutdown() allows 10 s in all.
+    app.shutdown().await;
+    let rest = read_until_closed(&mut stream, Duration::from_secs(1)).await;
+    assert!(rest.contains("\r\n\r\n"), "the rest of the answer: {rest}");
+}
+
 #[test]
 fn request_timeout_must_exceed_validate_timeout() {
     use clap::Parser;
