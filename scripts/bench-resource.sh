@@ -6,18 +6,27 @@
 #
 #   bash scripts/bench-resource.sh
 #
-# Knobs (environment): ROUNDS=4 DURATION=8s CONNECTIONS=64 THREADS=2 OURS_PORT=20901 BARE_PORT=20902
+# Knobs (environment): ROUNDS=8 DURATION=8s CONNECTIONS=64 THREADS=2 OURS_PORT=20901 BARE_PORT=20902
 # OURS_RUST_LOG (unset: the service's default, one info line per request, written to a file);
-# SKIP_BUILD=1 to measure the binaries already in target/release.
+# SKIP_BUILD=1 to measure the binaries already in target/release;
+# PIN=1: the servers on CPU 0 and wrk (one thread) on CPU 1, so that each server has a core of its
+# own and the load generator does not compete with it: the figure then follows the server's own
+# cost per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The machine's figures move by 10-20% between runs (a shared virtual machine, the load
 # generator on the same two cores): several short alternating rounds, each with its own ratio.
-ROUNDS=${ROUNDS:-4}
+ROUNDS=${ROUNDS:-8}
 DURATION=${DURATION:-8s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
+WRK=(wrk)
+if [[ -n ${PIN:-} ]]; then
+    export SERVER_CPUS=0
+    WRK=(taskset -c 1 wrk)
+    THREADS=1
+fi
 OURS_PORT=${OURS_PORT:-20901}
 BARE_PORT=${BARE_PORT:-20902}
 
@@ -52,7 +61,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system time of
 measure() { # URL PID -> "requests/sec  server-CPU-microseconds-per-request"
     local before after
     before=$(cpu_ticks "$2")
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$work/wrk.out"
+    "${WRK[@]}" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$1" >"$work/wrk.out"
     after=$(cpu_ticks "$2")
     grep -E 'Socket errors|Non-2xx' "$work/wrk.out" >&2 || true
     awk -v ticks="$((after - before))" -v hz="$(getconf CLK_TCK)" '
@@ -61,12 +70,18 @@ measure() { # URL PID -> "requests/sec  server-CPU-microseconds-per-request"
         END {printf "%s %.2f\n", rps, ticks / hz * 1e6 / n}' "$work/wrk.out"
 }
 
-echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, alternating (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== ${WRK[*]} -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, alternating${PIN:+ (servers on CPU 0)} (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "   (cpu: the server's user+system CPU time per request, a figure less sensitive to noise)"
 : >"$work/results"
 for round in $(seq "$ROUNDS"); do
-    read -r o oc <<<"$(measure "$ours" "${pids[0]}")"
-    read -r b bc <<<"$(measure "$bare" "${pids[1]}")"
+    # ABBA order: a drift in the machine's speed weighs on both alike.
+    if ((round % 2)); then
+        read -r o oc <<<"$(measure "$ours" "${pids[0]}")"
+        read -r b bc <<<"$(measure "$bare" "${pids[1]}")"
+    else
+        read -r b bc <<<"$(measure "$bare" "${pids[1]}")"
+        read -r o oc <<<"$(measure "$ours" "${pids[0]}")"
+    fi
     printf 'round %d: tracardi-twitter %8.0f req/s (cpu %5.1f us/req)   bare axum %8.0f req/s (cpu %5.1f us/req)   ratio %.3f\n' \
         "$round" "$o" "$oc" "$b" "$bc" "$(awk -v o="$o" -v b="$b" 'BEGIN {print o / b}')"
     echo "$o $oc $b $bc" >>"$work/results"
@@ -76,5 +91,8 @@ awk '{o += $1; oc += $2; b += $3; bc += $4; n++} END {
     printf "ratio:   %.3f  (tracardi-twitter / bare, requests/sec; target >= 0.85)\n", o / b
     printf "cpu:     %.3f  (bare / tracardi-twitter, CPU per request)\n", bc / oc
 }' "$work/results"
+awk '{print $1 / $3}' "$work/results" | sort -n | awk '{r[NR] = $1} END {
+    printf "rounds:  median ratio %.3f, lowest %.3f, highest %.3f\n", (r[int((NR + 1) / 2)] + r[int(NR / 2) + 1]) / 2, r[1], r[NR]
+}'
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== access log written by tracardi-twitter: $(wc -l <"$work/ours.log") lines"

@@ -1,6 +1,7 @@
 # Sourced by the load scripts: start tracardi-twitter (release, defaults, a fresh DATA_DIR under
 # $work) and a bare example server on loopback, wait until both answer, stop both on exit.
-# Expects: $work (a scratch directory), $OURS_PORT, $BARE_PORT; optional OURS_RUST_LOG, KEEP.
+# Expects: $work (a scratch directory), $OURS_PORT, $BARE_PORT; optional OURS_RUST_LOG, KEEP,
+# SERVER_CPUS (a taskset CPU list both servers are confined to).
 # Sets: $ours_pid, $data.
 
 pids=()
@@ -21,7 +22,7 @@ start_ours() {
         export LISTEN_ADDR="127.0.0.1:$OURS_PORT" DATA_DIR="$data"
         unset API_KEY SECRET TRACARDI_API_URL TRACARDI_SOURCE_ID CALLBACK_SUCCESS_URL CALLBACK_DENIED_URL
         if [[ -n ${OURS_RUST_LOG:-} ]]; then export RUST_LOG=$OURS_RUST_LOG; else unset RUST_LOG; fi
-        exec target/release/tracardi-twitter
+        exec ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} target/release/tracardi-twitter
     ) 2>"$work/ours.log" &
     ours_pid=$!
     pids+=("$ours_pid")
@@ -29,7 +30,7 @@ start_ours() {
 
 # start_bare EXAMPLE: a bare handler from examples/, on $BARE_PORT.
 start_bare() {
-    "target/release/examples/$1" "$BARE_PORT" 2>"$work/bare.log" &
+    ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "target/release/examples/$1" "$BARE_PORT" 2>"$work/bare.log" &
     pids+=($!)
 }
 
