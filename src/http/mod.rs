@@ -193,3 +193,33 @@ fn cors(origins: Option<Vec<String>>) -> CorsLayer {
         .allow_headers(AllowHeaders::mirror_request())
         .max_age(Duration::from_secs(600))
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every documented route, with its parameters filled in, is named by its own template in
+    /// the access line; paths the router does not serve are not named.
+    #[test]
+    fn the_access_line_names_every_route() {
+        let names = super::route_names();
+        let spec = super::openapi();
+        assert!(spec.paths.paths.len() >= 15, "the routes went missing");
+        for template in spec.paths.paths.keys() {
+            let path: String = template
+                .split('/')
+                .map(|part| {
+                    if part.starts_with('{') {
+                        "some-value"
+                    } else {
+                        part
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            assert_eq!(names.lookup(&path), Some(template.as_str()), "{path}");
+        }
+        assert_eq!(names.lookup(super::OPENAPI_JSON), Some(super::OPENAPI_JSON));
+        for unknown in ["/", "/nope", "/resource/extra", "/api-key"] {
+            assert_eq!(names.lookup(unknown), None, "{unknown}");
+        }
+    }
+}
