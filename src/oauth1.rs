@@ -54,9 +54,10 @@ fn push_encoded(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(rest);
 }
 
-/// The text of bytes written from `&str`s and percent-encoding, which are valid UTF-8.
+/// The text of bytes written from `&str`s and percent-encoding, which are valid UTF-8. The
+/// error is never shown: it would carry the bytes, and the signing key is a secret.
 fn ascii_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).expect("built from strings and ASCII")
+    String::from_utf8(bytes).unwrap_or_else(|_| unreachable!("signing writes strings and ASCII"))
 }
 
 /// Client and token credentials. A request-token call has no token yet.

@@ -132,6 +132,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// through (access line, CORS, body limits), ready to serve.
 pub type App = access_log::AccessLog<access_log::BodyLimits<Router>>;
 
+/// What [`App`] answers a request from hyper with.
+pub type AppFuture = access_log::AccessLogFuture<
+    <access_log::BodyLimits<Router> as tower::Service<
+        axum::http::Request<hyper::body::Incoming>,
+    >>::Future,
+>;
+
 /// The service's router inside its layers, ready to serve.
 pub fn router(state: AppState) -> App {
     let (routes, spec) = api().split_for_parts();
@@ -140,8 +147,10 @@ pub fn router(state: AppState) -> App {
         timeout: state.request_timeout,
         max_body_bytes: MAX_BODY_BYTES,
     };
-    let access_log =
-        access_log::AccessLogLayer::new(cors(state.cors_allowed_origins.clone()), route_names());
+    let access_log = access_log::AccessLogLayer::new(
+        cors(state.cors_allowed_origins.clone()),
+        route_names(&spec),
+    );
     let router = routes
         .route(
             OPENAPI_JSON,
@@ -164,12 +173,11 @@ pub fn router(state: AppState) -> App {
 /// Where the specification is served.
 const OPENAPI_JSON: &str = "/openapi.json";
 
-/// The templates the access line names requests by: every route the router serves. The same for
-/// every router this binary builds, so worked out once.
-fn route_names() -> &'static access_log::RouteNames {
+/// The templates the access line names requests by: every route the router serves, i.e. every
+/// path of its specification. The same for every router this binary builds, so worked out once.
+fn route_names(spec: &utoipa::openapi::OpenApi) -> &'static access_log::RouteNames {
     static NAMES: std::sync::OnceLock<access_log::RouteNames> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| {
-        let spec = openapi();
         let templates = spec.paths.paths.keys().map(String::as_str);
         access_log::RouteNames::new(templates.chain([OPENAPI_JSON]))
     })
@@ -200,8 +208,8 @@ mod tests {
     /// the access line; paths the router does not serve are not named.
     #[test]
     fn the_access_line_names_every_route() {
-        let names = super::route_names();
         let spec = super::openapi();
+        let names = super::route_names(&spec);
         assert!(spec.paths.paths.len() >= 15, "the routes went missing");
         for template in spec.paths.paths.keys() {
             let path: String = template

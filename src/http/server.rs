@@ -10,7 +10,7 @@
 //! (BENCHMARKS.md). Here each connection has one timer, which fires at most once per
 //! `HEADER_READ_TIMEOUT`; requests only bump a counter.
 
-use super::App;
+use super::{App, AppFuture};
 use axum::http::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
@@ -162,10 +162,6 @@ struct ConnectionService {
     app: Arc<App>,
     activity: Arc<Activity>,
 }
-
-type AppFuture = super::access_log::AccessLogFuture<
-    <super::access_log::BodyLimits<axum::Router> as tower::Service<Request<Incoming>>>::Future,
->;
 
 impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     type Response = Response;
