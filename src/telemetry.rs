@@ -80,10 +80,19 @@ impl BatchedStderr {
 
 /// Writes every pending log line to standard error.
 pub fn flush() {
-    let batch = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|p| p.into_inner()));
-    if !batch.is_empty() {
-        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &batch);
-    }
+    // Standard error is locked before the batch is taken: two threads flushing at once (the
+    // flush thread and a writer past `FLUSH_AT`) then write their batches in the order taken.
+    let mut stderr = std::io::stderr().lock();
+    let batch = {
+        let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.is_empty() {
+            return;
+        }
+        // The next batch starts with room for a full one: grown from empty, it would be copied
+        // again at every doubling.
+        std::mem::replace(&mut *pending, Vec::with_capacity(FLUSH_AT + FLUSH_AT / 8))
+    };
+    let _ = std::io::Write::write_all(&mut stderr, &batch);
 }
 
 impl std::io::Write for BatchedStderr {
