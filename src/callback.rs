@@ -111,8 +111,14 @@ impl Redirect {
 
     /// Stable for the same redirect, so that a reload stores nothing new: the flow, the outcome
     /// and the one-time values that identify this authorization.
+    ///
+    /// The values are joined with `|` (and a refusal's parameters with `=` and `&`), each value
+    /// escaped by [`id_part`] so that no two redirects share a name: without it
+    /// `oauth_token=a|x&oauth_verifier=b` and `oauth_token=a&oauth_verifier=x|b` were one event.
+    /// Values without a separator or `%` (every token and code X issues) are unchanged by the
+    /// escape, so events stored before it keep their ids and their repeats are still recognised.
     pub fn event_id(&self) -> String {
-        let get = |name: &str| self.params.get(name).map(String::as_str).unwrap_or("");
+        let get = |name: &str| id_part(self.params.get(name).map(String::as_str).unwrap_or(""));
         let name = match (self.flow, self.outcome) {
             (Flow::OAuth1, Outcome::Granted) => format!(
                 "oauth1|granted|{}|{}",
@@ -128,7 +134,7 @@ impl Redirect {
                 let all: Vec<String> = self
                     .params
                     .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("{}={}", id_part(k), id_part(v)))
                     .collect();
                 format!("oauth2|denied|{}", all.join("&"))
             }
@@ -173,6 +179,26 @@ pub fn new_event(
         session_id,
         created: now,
     }
+}
+
+/// One value of an event id's name, with the separators (`|`, `&`, `=`) and `%` itself
+/// percent-encoded, and nothing else: the name then splits back into exactly the values it was
+/// made of, while a value without those four characters is its own encoding.
+fn id_part(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['%', '|', '&', '=']) {
+        return value.into();
+    }
+    let mut escaped = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '|' => escaped.push_str("%7C"),
+            '&' => escaped.push_str("%26"),
+            '=' => escaped.push_str("%3D"),
+            c => escaped.push(c),
+        }
+    }
+    escaped.into()
 }
 
 fn decode(text: &str) -> Result<String, NotARedirect> {
@@ -354,6 +380,51 @@ mod tests {
         assert_eq!(again.event_id(), r.event_id(), "a reload is the same event");
         let other = Redirect::parse(Some("oauth_token=t2&oauth_verifier=v")).unwrap();
         assert_ne!(other.event_id(), r.event_id());
+    }
+
+    /// Ids of events stored before values were escaped stay as they were (pinned from that
+    /// code), so a repeat of an old callback is still recognised.
+    #[test]
+    fn ids_of_stored_events_are_unchanged() {
+        for (query, id) in [
+            (
+                "oauth_token=tokA&oauth_verifier=verB",
+                "82a6360e-9365-5cc0-a3b0-43d5d90da001",
+            ),
+            ("denied=tokA", "9cd2f40e-6734-56e0-b960-a02c5cbeb37b"),
+            ("code=c1&state=s1", "6e2e935d-f504-5748-95da-64cef5b3ed80"),
+            (
+                "error=access_denied&state=s1&error_description=No+thanks",
+                "4233dc75-4f47-5fe5-a256-978e453577c1",
+            ),
+            (
+                "error=access_denied",
+                "aecc7925-8153-5dea-a142-b51100e34df6",
+            ),
+        ] {
+            assert_eq!(
+                Redirect::parse(Some(query)).unwrap().event_id(),
+                id,
+                "{query}"
+            );
+        }
+    }
+
+    /// Values that hold a separator no longer make two callbacks one event.
+    #[test]
+    fn ids_do_not_collide_across_separators() {
+        let id = |query| Redirect::parse(Some(query)).unwrap().event_id();
+        for (a, b) in [
+            (
+                "oauth_token=tokA%7Cx&oauth_verifier=verB",
+                "oauth_token=tokA&oauth_verifier=x%7CverB",
+            ),
+            ("code=c%7Cs&state=1", "code=c&state=1%7Cs"),
+            ("error=a%26b%3Dc", "error=a&b=c"),
+            ("error=x%7C1", "error=x%257C1"),
+        ] {
+            assert_ne!(id(a), id(b), "{a} ~ {b}");
+        }
     }
 
     #[test]
