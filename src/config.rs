@@ -20,8 +20,9 @@ pub struct TwitterArgs {
     pub validate_timeout: String,
 }
 
-/// Settings of the HTTP service.
-#[derive(clap::Args, Debug, Clone)]
+/// Settings of the HTTP service. No `Debug`: the raw settings hold the secrets (the checked
+/// [`Config`] wraps them).
+#[derive(clap::Args, Clone)]
 pub struct ServeArgs {
     /// Address and port to listen on (Tracardi's GUI pre-fills port 20000 for microservices).
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:20000")]
@@ -157,8 +158,9 @@ impl DeliveryArgs {
     }
 }
 
-/// The "Connect Twitter" flows that this service runs itself (`GET /authorize`).
-#[derive(clap::Args, Debug, Clone)]
+/// The "Connect Twitter" flows that this service runs itself (`GET /authorize`). No `Debug`:
+/// it holds the apps' secrets as given.
+#[derive(clap::Args, Clone)]
 pub struct ConnectArgs {
     /// This service's externally visible base URL; the Callback URI registered at X is
     /// `{PUBLIC_URL}/callback`.

@@ -1,7 +1,8 @@
 //! Credential validation: one signed call to X, diagnosed, and remembered for a while.
 //!
 //! Each call to X counts against a small quota and may cost money, so a verdict is kept for
-//! `VALIDATE_CACHE_TTL` under a keyed hash of the four keys (never the keys themselves).
+//! `VALIDATE_CACHE_TTL` under a keyed hash of the four keys (never the keys themselves), and
+//! concurrent checks of the same keys share one call (moka's single-flight `try_get_with`).
 
 use crate::error::ApiError;
 use crate::twitter::client::{TransportError, XClient};
@@ -10,24 +11,32 @@ pub use crate::twitter::diagnosis::Undecided;
 use crate::twitter::diagnosis::diagnose_users_me;
 use crate::twitter::report::ValidationReport;
 use hmac::{Hmac, KeyInit, Mac};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-/// More entries than any operator produces; bounds memory against a flood of distinct keys.
-const MAX_CACHE_ENTRIES: usize = 10_000;
+/// More entries than any operator produces; bounds memory against a flood of distinct keys
+/// (past it, the least used verdicts are evicted, not all of them).
+const MAX_CACHE_ENTRIES: u64 = 10_000;
 
 type CacheKey = [u8; 32];
 
-#[derive(Debug)]
 pub struct Validator {
     client: XClient,
-    ttl: Duration,
     /// Random per process: the cache key cannot be recomputed from the keys by anyone else.
-    cache_key_secret: [u8; 32],
-    cache: Mutex<HashMap<CacheKey, (Instant, ValidationReport)>>,
+    cache_key_secret: SecretBox<[u8; 32]>,
+    cache: moka::future::Cache<CacheKey, ValidationReport>,
+}
+
+/// Shows the settings, never the cache key's secret nor the cached entries.
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("client", &self.client)
+            .field("ttl", &self.cache.policy().time_to_live())
+            .field("cached_verdicts", &self.cache.entry_count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<Undecided> for ApiError {
@@ -76,9 +85,11 @@ impl Validator {
     pub fn new(client: XClient, ttl: Duration) -> Self {
         Self {
             client,
-            ttl,
-            cache_key_secret: crate::random::bytes::<32>(),
-            cache: Mutex::new(HashMap::new()),
+            cache_key_secret: SecretBox::new(Box::new(crate::random::bytes::<32>())),
+            cache: moka::future::Cache::builder()
+                .max_capacity(MAX_CACHE_ENTRIES)
+                .time_to_live(ttl)
+                .build(),
         }
     }
 
@@ -102,15 +113,33 @@ impl Validator {
         Ok(report)
     }
 
+    /// A remembered verdict, or one call to X shared by every concurrent check of these keys.
+    /// Only verdicts are remembered: a timeout or an outage is asked again next time.
     async fn ask_x(
         &self,
         credentials: &Credentials,
         refresh: bool,
     ) -> Result<ValidationReport, Undecided> {
         let key = self.cache_key(credentials);
-        if !refresh && let Some(report) = self.cached(&key) {
-            return Ok(report);
+        if refresh {
+            self.cache.invalidate(&key).await;
         }
+        let mut fresh = false;
+        let report = self
+            .cache
+            .try_get_with(key, async {
+                fresh = true;
+                self.call_x(credentials).await
+            })
+            .await
+            .map_err(|shared| Undecided::clone(&shared))?;
+        Ok(ValidationReport {
+            cached: !fresh,
+            ..report
+        })
+    }
+
+    async fn call_x(&self, credentials: &Credentials) -> Result<ValidationReport, Undecided> {
         let answer = self
             .client
             .users_me(credentials)
@@ -119,14 +148,12 @@ impl Validator {
                 TransportError::Timeout(after) => Undecided::Timeout(after),
                 TransportError::Unreachable(cause) => Undecided::Unreachable(cause),
             })?;
-        let report = diagnose_users_me(&answer, credentials.token_user_id(), SystemTime::now())?;
-        self.remember(key, report.clone());
-        Ok(report)
+        diagnose_users_me(&answer, credentials.token_user_id(), SystemTime::now())
     }
 
     fn cache_key(&self, credentials: &Credentials) -> CacheKey {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.cache_key_secret).expect("any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.cache_key_secret.expose_secret())
+            .expect("any key length");
         for value in [
             &credentials.api_key,
             &credentials.api_secret,
@@ -138,26 +165,5 @@ impl Validator {
             mac.update(value.expose_secret().as_bytes());
         }
         mac.finalize().into_bytes().into()
-    }
-
-    fn cached(&self, key: &CacheKey) -> Option<ValidationReport> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let (expires, report) = cache.get(key)?;
-        (Instant::now() < *expires).then(|| ValidationReport {
-            cached: true,
-            ..report.clone()
-        })
-    }
-
-    fn remember(&self, key: CacheKey, report: ValidationReport) {
-        let now = Instant::now();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= MAX_CACHE_ENTRIES {
-            cache.retain(|_, (expires, _)| *expires > now);
-            if cache.len() >= MAX_CACHE_ENTRIES {
-                cache.clear();
-            }
-        }
-        cache.insert(key, (now + self.ttl, report));
     }
 }

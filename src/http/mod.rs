@@ -32,7 +32,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Everything the handlers share. axum clones the state for every request a handler answers (the
 /// cheap `GET /resource` included), so it is one `Arc`: a deep copy cost about 1 µs per request
 /// (the keys' `SecretString`s are copied and zeroised, the origins and URLs copied).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AppState(Arc<Shared>);
 
 impl AppState {
@@ -49,7 +49,9 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The fields of [`AppState`].
+/// The fields of [`AppState`]. Its `Debug` shows no secret: every field that holds one
+/// redacts it (tests/it/leak.rs checks).
+#[derive(Debug)]
 pub struct Shared {
     pub auth: Authenticator,
     pub validator: Arc<Validator>,

@@ -220,3 +220,55 @@ fn debug_output_shows_no_secret() {
     );
     assert!(!format!("{auth:?}").contains("LEAKCHECK"));
 }
+
+/// Every state struct the service builds, formatted with `{:?}`, shows none of the secrets it
+/// was configured with, nor the keys it made itself (the validation cache's and the connect
+/// state's MAC keys).
+#[test]
+fn the_whole_state_debug_prints_no_secret() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: tracardi_twitter::config::ServeArgs,
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let cli = Cli::try_parse_from([
+        "tracardi-twitter",
+        "--data-dir",
+        data_dir.path().to_str().unwrap(),
+        "--api-key",
+        "LEAKCHECK-state-serviceapikey-0123456789abcdef",
+        "--secret",
+        "LEAKCHECK-state-servicesecret-0123456789abcdef",
+        "--public-url",
+        "https://twitter-ms.example",
+        "--twitter-consumer-key",
+        "LEAKCHECK-state-consumerkey",
+        "--twitter-consumer-secret",
+        "LEAKCHECK-state-consumersecret",
+        "--twitter-client-id",
+        "LEAKCHECK-state-clientid",
+        "--twitter-client-secret",
+        "LEAKCHECK-state-clientsecret",
+        "--tracardi-api-url",
+        "http://127.0.0.1:9",
+        "--tracardi-source-id",
+        "source-1",
+    ])
+    .unwrap();
+    let (config, _) = cli.serve.check().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = runtime.block_on(async { tracardi_twitter::app_state(&config).unwrap() });
+    let debug = format!("{config:?}\n{state:?}\n{:?}", state.validator);
+    for secret in ["LEAKCHECK", "cache_key_secret", "state_key"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(
+        debug.contains("Validator"),
+        "the validator was not shown: {debug}"
+    );
+}

@@ -555,3 +555,38 @@ async fn a_remembered_verdict_expires_after_the_cache_ttl() {
     }
     assert_eq!(fake.count(), 2);
 }
+
+/// Concurrent checks of the same keys share one call to X (quota and money): the first check's
+/// call is still in flight (X is slow) when the others arrive, and every one gets its verdict.
+#[tokio::test]
+async fn concurrent_checks_of_the_same_keys_make_one_call() {
+    let keys = Keys::unique("single-flight");
+    let (app, fake) = setup(Scenario::Slow(Duration::from_secs(2)), &keys, &[]).await;
+    let app = std::sync::Arc::new(app);
+    let check = |app: std::sync::Arc<TestApp>, body: Value| {
+        tokio::spawn(async move { app.validate(&body).await })
+    };
+    let first = check(app.clone(), keys.json());
+    // Once the first call has reached X, the others are misses while it is being answered.
+    crate::support::wait_until(Duration::from_secs(10), "the first call to X", || {
+        fake.count() == 1
+    })
+    .await;
+    let others: Vec<_> = (0..40).map(|_| check(app.clone(), keys.json())).collect();
+    let first = first.await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first = json(first).await;
+    for other in others {
+        let response = other.await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut report = json(response).await;
+        assert_eq!(report["cached"], true, "it waited for the shared call");
+        report["cached"] = false.into();
+        assert_eq!(report, first);
+    }
+    assert_eq!(
+        fake.count(),
+        1,
+        "concurrent checks of the same keys each called X"
+    );
+}
