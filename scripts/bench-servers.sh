@@ -21,6 +21,8 @@ start_ours() {
     (
         export LISTEN_ADDR="127.0.0.1:$OURS_PORT" DATA_DIR="$data"
         unset API_KEY SECRET TRACARDI_API_URL TRACARDI_SOURCE_ID CALLBACK_SUCCESS_URL CALLBACK_DENIED_URL
+        # wrk is one client (127.0.0.1): the per-client limit would answer most callbacks 429.
+        export PUBLIC_RATE_LIMIT=0
         if [[ -n ${OURS_RUST_LOG:-} ]]; then export RUST_LOG=$OURS_RUST_LOG; else unset RUST_LOG; fi
         exec ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} target/release/tracardi-twitter
     ) 2>"$work/ours.log" &

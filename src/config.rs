@@ -63,6 +63,103 @@ pub struct ServeArgs {
     /// Send the browser here (303) after a refusal instead of showing the built-in page.
     #[arg(long, env = "CALLBACK_DENIED_URL")]
     pub callback_denied_url: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// What one client, or one request, may ask of the service.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Requests a minute that one client address may make, on average, to the routes open to
+    /// anyone (`/callback`, `/authorize`, `/api-key/{key}`); 0 turns the limit off.
+    #[arg(long, env = "PUBLIC_RATE_LIMIT", default_value = "120")]
+    pub public_rate_limit: u32,
+    /// How many of those requests one client may make at once before the average applies.
+    #[arg(long, env = "PUBLIC_RATE_BURST", default_value = "30")]
+    pub public_rate_burst: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client, comma separated addresses or
+    /// networks (e.g. `10.0.0.0/8, ::1`). Empty: the socket's peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Largest body `/plugin/run` and `/plugin/validate` take: Tracardi sends the whole event,
+    /// session and profile (100 KB and more for a rich profile). Bytes, or with KiB or MiB.
+    #[arg(long, env = "PLUGIN_BODY_LIMIT", default_value = "16MiB")]
+    pub plugin_body_limit: String,
+}
+
+/// The checked [`LimitArgs`].
+#[derive(Debug, Clone)]
+pub struct LimitConfig {
+    pub public_rate_limit: u32,
+    pub public_rate_burst: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub plugin_body_limit: usize,
+}
+
+impl LimitArgs {
+    pub fn check(&self) -> Result<LimitConfig, ConfigError> {
+        if self.public_rate_limit > 0 && self.public_rate_burst == 0 {
+            return Err(ConfigError::new(
+                "PUBLIC_RATE_BURST",
+                "must be at least 1 while PUBLIC_RATE_LIMIT is on",
+            ));
+        }
+        let trusted_proxies = self
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::new(
+                            "TRUSTED_PROXIES",
+                            format!("'{entry}' is not an address or network like 10.0.0.0/8"),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let plugin_body_limit = parse_size("PLUGIN_BODY_LIMIT", &self.plugin_body_limit)?;
+        if plugin_body_limit < crate::http::MAX_BODY_BYTES {
+            return Err(ConfigError::new(
+                "PLUGIN_BODY_LIMIT",
+                "must be at least 64KiB: Tracardi's smallest run is about 7 KB",
+            ));
+        }
+        Ok(LimitConfig {
+            public_rate_limit: self.public_rate_limit,
+            public_rate_burst: self.public_rate_burst,
+            trusted_proxies,
+            plugin_body_limit,
+        })
+    }
+}
+
+/// Bytes: a number, or a number with `KiB` or `MiB` (at most 1 GiB).
+pub fn parse_size(setting: &'static str, text: &str) -> Result<usize, ConfigError> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let bad = || {
+        ConfigError::new(
+            setting,
+            format!("'{text}' is not a size like 16MiB, 512KiB or 65536"),
+        )
+    };
+    let n: usize = number.parse().map_err(|_| bad())?;
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale)
+        .filter(|bytes| *bytes <= 1 << 30)
+        .ok_or_else(|| ConfigError::new(setting, "must be at most 1024MiB"))
 }
 
 /// Where and how stored events are delivered to Tracardi.
@@ -201,6 +298,10 @@ pub struct ConnectArgs {
     /// How long a started authorization waits for the visitor to come back.
     #[arg(long, env = "AUTHORIZE_TTL", default_value = "10m")]
     pub authorize_ttl: String,
+    /// Most connect flows waiting for their visitor at once, from all clients together; past
+    /// it `/authorize` answers 503 until some finish or expire (each one is a row on disk).
+    #[arg(long, env = "MAX_PENDING_AUTHORIZATIONS", default_value = "10000")]
+    pub max_pending_authorizations: u64,
 }
 
 /// OAuth 1.0a app keys for the connect flow.
@@ -248,6 +349,8 @@ pub struct ConnectConfig {
     /// Origins (`scheme://host[:port]`) that `return_to` may point at.
     pub return_to_allowlist: Vec<String>,
     pub ttl: Duration,
+    /// `MAX_PENDING_AUTHORIZATIONS`.
+    pub max_pending: u64,
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
@@ -335,6 +438,7 @@ impl ConnectArgs {
             oauth2,
             return_to_allowlist,
             ttl: parse_duration("AUTHORIZE_TTL", &self.authorize_ttl)?,
+            max_pending: self.max_pending_authorizations,
         })
     }
 }
@@ -393,6 +497,7 @@ pub struct Config {
     /// None: any origin.
     pub cors_allowed_origins: Option<Vec<String>>,
     pub connect: ConnectConfig,
+    pub limits: LimitConfig,
 }
 
 impl TwitterArgs {
@@ -453,6 +558,7 @@ impl ServeArgs {
         };
         let cors_allowed_origins = parse_origins(&self.cors_allowed_origins)?;
         let connect = self.connect.check()?;
+        let limits = self.limits.check()?;
         let (api_key, secret, source) = self.keys()?;
         Ok((
             Config {
@@ -468,6 +574,7 @@ impl ServeArgs {
                 callback,
                 cors_allowed_origins,
                 connect,
+                limits,
             },
             source,
         ))

@@ -55,6 +55,9 @@ pub enum ConnectError {
     },
     #[error("{0}")]
     Store(String),
+    /// 503: `MAX_PENDING_AUTHORIZATIONS` flows are waiting for their visitors already.
+    #[error("too many connect flows are waiting for their visitors")]
+    Busy,
 }
 
 impl From<StoreError> for ConnectError {
@@ -194,6 +197,11 @@ impl Connect {
     /// Starts a flow: returns the URL of X's authorize page to send the visitor to.
     pub async fn start(&self, flow: Flow, visitor: Visitor) -> Result<String, ConnectError> {
         let visitor = self.check_visitor(visitor)?;
+        // Each flow is a row on disk until its visitor comes back or it expires: bounded, so
+        // that a flood of starts cannot fill the disk (checked before X is asked for anything).
+        if self.store.live_authorizations(now_millis()).await? >= self.config.max_pending {
+            return Err(ConnectError::Busy);
+        }
         match flow {
             Flow::OAuth1 => self.start_oauth1(visitor).await,
             Flow::OAuth2 => self.start_oauth2(visitor).await,
@@ -591,6 +599,7 @@ mod tests {
             oauth2: None,
             return_to_allowlist: allow.iter().map(|s| (*s).to_owned()).collect(),
             ttl: std::time::Duration::from_secs(600),
+            max_pending: 10_000,
         };
         let x = XClient::new(&crate::config::TwitterConfig {
             api_url: "http://127.0.0.1:9".into(),

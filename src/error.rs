@@ -184,7 +184,10 @@ impl IntoResponse for ApiError {
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large("The request body is larger than 64 KiB.")
+            ApiError::payload_too_large(
+                "The request body is larger than this endpoint takes: 64 KiB, or \
+                 PLUGIN_BODY_LIMIT for /plugin/run and /plugin/validate.",
+            )
         } else {
             ApiError::bad_request("unreadable_body", "The request body could not be read.")
         }

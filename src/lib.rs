@@ -52,11 +52,20 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
         delivery: delivery::DeliveryMonitor::new(config.delivery.is_some()),
         callback: config.callback.clone(),
         request_timeout: config.request_timeout,
+        rate_limits: http::rate_limit::RateLimits::new(
+            config.limits.public_rate_limit,
+            config.limits.public_rate_burst,
+            config.limits.trusted_proxies.clone(),
+        ),
+        plugin_body_limit: config.limits.plugin_body_limit,
     }))
 }
 
 /// How long in-flight deliveries may take to finish after the server stopped.
 const DELIVERY_DRAIN: Duration = Duration::from_secs(5);
+
+/// How often the rate limiter forgets clients it has not heard from lately.
+const FORGET_IDLE_CLIENTS: Duration = Duration::from_secs(60);
 
 /// Why the service could not start or keep running.
 pub type RunError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,7 +86,18 @@ pub async fn run(
     if worker.is_none() {
         tracing::warn!("TRACARDI_API_URL is not set: callbacks are stored and wait until it is");
     }
+    let forgetting = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let mut every = tokio::time::interval(FORGET_IDLE_CLIENTS);
+            loop {
+                every.tick().await;
+                state.rate_limits.forget_idle_clients();
+            }
+        }
+    });
     http::server::serve(listener, router(state), shutdown).await;
+    forgetting.abort();
     // No more requests: let deliveries in flight finish; what is left stays stored.
     let _ = stop_worker.send(true);
     if let Some(mut worker) = worker
@@ -102,6 +122,24 @@ pub fn log_key_source(source: &KeySource) {
         KeySource::Stored(path) => {
             tracing::info!(path = %path.display(), "API key and secret read from the stored file")
         }
+    }
+}
+
+/// A `SECRET` shorter than this is warned about: it signs Tracardi's tokens and keys the MAC
+/// of the connect flows' `state`, so it should be as hard to guess as a 128-bit key.
+pub const RECOMMENDED_SECRET_LENGTH: usize = 32;
+
+/// Warns, once at start, when `SECRET` is short (never showing it).
+pub fn warn_if_secret_is_short(config: &Config) {
+    use secrecy::ExposeSecret;
+    let length = config.secret.expose_secret().chars().count();
+    if length < RECOMMENDED_SECRET_LENGTH {
+        tracing::warn!(
+            length,
+            "SECRET is shorter than {RECOMMENDED_SECRET_LENGTH} characters: it signs Tracardi's tokens \
+             and the connect flows' state, so a short one can be guessed; set a random one of at \
+             least {RECOMMENDED_SECRET_LENGTH} characters (changing it invalidates the tokens Tracardi holds)"
+        );
     }
 }
 

@@ -93,6 +93,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         tracardi_twitter::telemetry::BatchedStderr::start(),
     );
     tracardi_twitter::log_key_source(&key_source);
+    tracardi_twitter::warn_if_secret_is_short(&config);
     let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
         Ok(listener) => listener,
         Err(e) => {

@@ -220,13 +220,17 @@ fn generate_request_id() -> HeaderValue {
     HeaderValue::from_str(text).expect("a UUID is visible ASCII")
 }
 
-/// Bounds requests that carry a body: in size (413 past `max_body_bytes`, through axum's
-/// extractors) and in time (408 past `timeout`, for a client that uploads slowly). Requests
-/// without a body skip both: arming a timer and adding the limit cost every cheap GET.
+/// Bounds every request in time (408 past `timeout`: a client that uploads slowly, or a handler
+/// that hangs) and the ones that carry a body in size: 413 at once when the declared
+/// `Content-Length` is over the route's limit, else through axum's extractors when the body
+/// streamed so far passes it. The routes in `large_body_routes` take Tracardi's whole context
+/// and have a limit of their own.
 #[derive(Clone, Copy)]
 pub struct BodyLimitsLayer {
     pub timeout: Duration,
     pub max_body_bytes: usize,
+    pub large_body_routes: &'static [&'static str],
+    pub max_large_body_bytes: usize,
 }
 
 impl<S> Layer<S> for BodyLimitsLayer {
@@ -246,6 +250,17 @@ pub struct BodyLimits<S> {
     limits: BodyLimitsLayer,
 }
 
+impl BodyLimitsLayer {
+    /// The largest body the route at `path` takes.
+    fn limit_for(&self, path: &str) -> usize {
+        if self.large_body_routes.contains(&path) {
+            self.max_large_body_bytes
+        } else {
+            self.max_body_bytes
+        }
+    }
+}
+
 impl<S, B> Service<Request<B>> for BodyLimits<S>
 where
     S: Service<Request<B>, Response = Response, Error = Infallible> + Clone,
@@ -263,27 +278,56 @@ where
             *request.method(),
             Method::GET | Method::HEAD | Method::OPTIONS
         );
-        if bodiless {
-            BodyLimitsFuture::Untimed {
-                inner: self.inner.call(request),
-            }
+        // The router is always ready (`poll_ready` above).
+        let inner = if bodiless {
+            self.inner.call(request)
         } else {
-            // The router is always ready (`poll_ready` above).
-            let inner = DefaultBodyLimit::max(self.limits.max_body_bytes)
-                .layer(self.inner.clone())
-                .call(request);
-            BodyLimitsFuture::Timed {
-                inner: tokio::time::timeout(self.limits.timeout, inner),
+            let limit = self.limits.limit_for(request.uri().path());
+            if declared_length(&request).is_some_and(|length| length > limit as u64) {
+                // Refused before a byte of the body is read: no waiting for an upload that
+                // would be thrown away.
+                return BodyLimitsFuture::Refused {
+                    response: Some(too_large(limit).into_response()),
+                };
             }
+            DefaultBodyLimit::max(limit)
+                .layer(self.inner.clone())
+                .call(request)
+        };
+        BodyLimitsFuture::Timed {
+            inner: tokio::time::timeout(self.limits.timeout, inner),
         }
     }
+}
+
+fn declared_length<B>(request: &Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The 413 for a body over `limit` bytes.
+pub fn too_large(limit: usize) -> crate::error::ApiError {
+    let limit = if limit.is_multiple_of(1 << 20) {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{} KiB", limit.div_ceil(1 << 10))
+    };
+    crate::error::ApiError::payload_too_large(format!(
+        "The request body is larger than this endpoint takes ({limit}); for /plugin/run and \
+         /plugin/validate the limit is the PLUGIN_BODY_LIMIT setting."
+    ))
 }
 
 pin_project! {
     #[project = BodyLimitsProj]
     pub enum BodyLimitsFuture<F> {
-        Untimed { #[pin] inner: F },
         Timed { #[pin] inner: tokio::time::Timeout<F> },
+        Refused { response: Option<Response> },
     }
 }
 
@@ -295,11 +339,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            BodyLimitsProj::Untimed { inner } => inner.poll(cx),
             BodyLimitsProj::Timed { inner } => Poll::Ready(
                 ready!(inner.poll(cx))
                     .unwrap_or_else(|_elapsed| Ok(StatusCode::REQUEST_TIMEOUT.into_response())),
             ),
+            BodyLimitsProj::Refused { response } => {
+                Poll::Ready(Ok(response.take().expect("polled after completion")))
+            }
         }
     }
 }
@@ -334,6 +380,24 @@ mod tests {
         assert_eq!(named("/outbox"), None);
         assert_eq!(named("/resource/"), None);
         assert_eq!(named("/api-key/a/b"), None);
+    }
+
+    /// Every request is bounded in time, one without a body too (a GET whose handler hangs).
+    #[tokio::test]
+    async fn requests_without_a_body_are_timed_too() {
+        use tower::{Layer, Service};
+        let layer = super::BodyLimitsLayer {
+            timeout: std::time::Duration::from_millis(100),
+            max_body_bytes: 1024,
+            large_body_routes: &[],
+            max_large_body_bytes: 1024,
+        };
+        let hangs = tower::service_fn(|_: axum::http::Request<()>| {
+            std::future::pending::<Result<axum::response::Response, std::convert::Infallible>>()
+        });
+        let request = axum::http::Request::get("/authorize").body(()).unwrap();
+        let response = layer.layer(hangs).call(request).await.unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `GET /api-key/{api_key}`: Tracardi exchanges the API key for a bearer token.
 
 use super::AppState;
+use super::rate_limit::PublicCaller;
 use crate::error::{ApiError, Detail};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -27,10 +28,12 @@ pub struct AccessToken {
     params(("api_key" = String, Path, description = "The service's API_KEY")),
     responses(
         (status = 200, description = "The key is right", body = AccessToken),
-        (status = 403, description = "Wrong key: `{\"detail\": \"Wrong Api Key\"}`", body = Detail)
+        (status = 403, description = "Wrong key: `{\"detail\": \"Wrong Api Key\"}`", body = Detail),
+        (status = 429, description = "Too many requests from this client (PUBLIC_RATE_LIMIT); `Retry-After` says when to try again", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 async fn token_for_api_key(
+    _: PublicCaller,
     State(state): State<AppState>,
     Path(api_key): Path<String>,
 ) -> Result<Json<AccessToken>, ApiError> {

@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::callback::{html, protect};
+use super::rate_limit::PublicCaller;
 use crate::callback::{Flow, page, page_with_link};
 use crate::connect::{ConnectError, Visitor};
 use axum::extract::rejection::QueryRejection;
@@ -39,10 +40,13 @@ pub struct AuthorizeQuery {
         (status = 400, description = "A bad flow, id or return_to", content_type = "text/html"),
         (status = 404, description = "The flow's settings are missing; the page names them", content_type = "text/html"),
         (status = 502, description = "X refused to start the flow; the log names the cause", content_type = "text/html"),
-        (status = 504, description = "X did not answer in time", content_type = "text/html")
+        (status = 504, description = "X did not answer in time", content_type = "text/html"),
+        (status = 503, description = "MAX_PENDING_AUTHORIZATIONS flows are waiting already, or the store failed; try again later", content_type = "text/html"),
+        (status = 429, description = "Too many requests from this client (PUBLIC_RATE_LIMIT); `Retry-After` says when to try again", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 async fn authorize(
+    _: PublicCaller,
     State(state): State<AppState>,
     query: Result<Query<AuthorizeQuery>, QueryRejection>,
 ) -> Response {
@@ -154,5 +158,26 @@ pub fn connect_error_page(error: ConnectError) -> Response {
                 ),
             )
         }
+        ConnectError::Busy => {
+            tracing::warn!(
+                "MAX_PENDING_AUTHORIZATIONS connect flows are waiting for their visitors; \
+                 new ones are refused until some finish or expire (AUTHORIZE_TTL)"
+            );
+            let mut response = html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                page(
+                    "Please try again in a few minutes",
+                    "Too many people are connecting Twitter right now. Please start again in a few minutes.",
+                    None,
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, RETRY_BUSY_AFTER.into());
+            response
+        }
     }
 }
+
+/// When a refused start (`ConnectError::Busy`) is worth trying again, in seconds.
+const RETRY_BUSY_AFTER: u32 = 60;

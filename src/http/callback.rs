@@ -1,6 +1,7 @@
 //! `GET /callback`: browsers coming back from X. Recorded durably, then answered.
 
 use super::AppState;
+use super::rate_limit::PublicCaller;
 use crate::callback::{NotARedirect, Outcome, Redirect, connected_page, page, recorded_page};
 use crate::connect::Finished;
 use crate::store::{Appended, now_millis};
@@ -32,10 +33,11 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none
         (status = 200, description = "Recorded; a page telling the person they can close the window", content_type = "text/html"),
         (status = 303, description = "Recorded; sent on to CALLBACK_SUCCESS_URL or CALLBACK_DENIED_URL"),
         (status = 400, description = "Not a Twitter redirect; nothing stored", content_type = "text/html"),
-        (status = 503, description = "Could not be stored; the person is asked to reload", content_type = "text/html")
+        (status = 503, description = "Could not be stored; the person is asked to reload", content_type = "text/html"),
+        (status = 429, description = "Too many requests from this client (PUBLIC_RATE_LIMIT); nothing stored, `Retry-After` says when to try again", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
-async fn callback(State(state): State<AppState>, uri: Uri) -> Response {
+async fn callback(_: PublicCaller, State(state): State<AppState>, uri: Uri) -> Response {
     let redirect = match Redirect::parse(uri.query()) {
         Ok(redirect) => redirect,
         Err(reason) => return not_a_redirect(&reason),

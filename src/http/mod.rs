@@ -7,6 +7,7 @@ pub mod callback;
 pub mod microservice;
 pub mod ops;
 pub mod outbox;
+pub mod rate_limit;
 pub mod resource;
 pub mod server;
 pub mod validate;
@@ -27,7 +28,12 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Request bodies larger than this get 413: the largest real one (four keys) is far smaller.
+/// The routes that take Tracardi's whole context ([`LARGE_BODY_ROUTES`]) have their own limit.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Routes whose bodies carry Tracardi's event, session, profile and node (tracardi-protocol.md
+/// §1.8): 6.6 KB bare, 100 KB and more for a rich profile. Their limit is `PLUGIN_BODY_LIMIT`.
+pub const LARGE_BODY_ROUTES: [&str; 2] = ["/plugin/run", "/plugin/validate"];
 
 /// Everything the handlers share. axum clones the state for every request a handler answers (the
 /// cheap `GET /resource` included), so it is one `Arc`: a deep copy cost about 1 µs per request
@@ -65,6 +71,10 @@ pub struct Shared {
     pub x: crate::twitter::client::XClient,
     /// How long a whole request may take, reading the body included; slow clients get 408.
     pub request_timeout: Duration,
+    /// The limit on anonymous routes, per client.
+    pub rate_limits: rate_limit::RateLimits,
+    /// Largest body of [`LARGE_BODY_ROUTES`].
+    pub plugin_body_limit: usize,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -148,6 +158,8 @@ pub fn router(state: AppState) -> App {
     let body_limits = access_log::BodyLimitsLayer {
         timeout: state.request_timeout,
         max_body_bytes: MAX_BODY_BYTES,
+        large_body_routes: &LARGE_BODY_ROUTES,
+        max_large_body_bytes: state.plugin_body_limit,
     };
     let access_log = access_log::AccessLogLayer::new(
         cors(state.cors_allowed_origins.clone()),

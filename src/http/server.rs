@@ -11,6 +11,7 @@
 //! `HEADER_READ_TIMEOUT`; requests only bump a counter.
 
 use super::{App, AppFuture};
+use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
@@ -18,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
@@ -48,8 +50,8 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // E.g. out of file descriptors: wait a moment rather than spin.
                         tracing::warn!(error = %e, "accepting a connection failed");
@@ -57,7 +59,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
                         continue;
                     }
                 };
-                tokio::spawn(serve_connection(builder.clone(), stream, app.clone(), stopping.clone()));
+                tokio::spawn(serve_connection(builder.clone(), stream, peer, app.clone(), stopping.clone()));
             }
             () = &mut shutdown => break,
         }
@@ -77,6 +79,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
 async fn serve_connection(
     builder: Builder<TokioExecutor>,
     stream: TcpStream,
+    peer: SocketAddr,
     app: Arc<App>,
     stopping: watch::Receiver<()>,
 ) {
@@ -89,6 +92,7 @@ async fn serve_connection(
     let service = ConnectionService {
         app,
         activity: activity.clone(),
+        peer: ConnectInfo(peer),
     };
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -161,6 +165,8 @@ struct Activity {
 struct ConnectionService {
     app: Arc<App>,
     activity: Arc<Activity>,
+    /// The client's address, for the limit on anonymous routes (`rate_limit`).
+    peer: ConnectInfo<SocketAddr>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnectionService {
@@ -168,7 +174,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     type Error = Infallible;
     type Future = Counted<AppFuture>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
         self.activity.started.fetch_add(1, Ordering::Relaxed);
         self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
         Counted {

@@ -148,4 +148,8 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// Takes the authorization under `key`: it works once. The secret is removed before it is
     /// returned, so a second take finds it used.
     async fn take_pending(&self, key: String, now: Millis) -> Result<Taken, StoreError>;
+
+    /// Authorizations started and still waiting for their visitor at `now` (not taken, not
+    /// expired): what the quota `MAX_PENDING_AUTHORIZATIONS` counts.
+    async fn live_authorizations(&self, now: Millis) -> Result<u64, StoreError>;
 }

@@ -67,6 +67,7 @@ enum Command {
     Prune(Millis, Reply<u64>),
     PutPending(String, String, SecretString, Millis, Reply<()>),
     TakePending(String, Millis, Reply<Taken>),
+    LiveAuthorizations(Millis, Reply<u64>),
 }
 
 #[derive(Debug, Clone)]
@@ -239,6 +240,15 @@ fn execute(tx: &Transaction, command: Command) -> Answer {
             .map(|_| ()),
         ),
         Command::TakePending(key, now, reply) => answer(reply, take_pending(tx, &key, now)),
+        Command::LiveAuthorizations(now, reply) => answer(
+            reply,
+            tx.query_row(
+                "SELECT COUNT(*) FROM pending_authorizations WHERE used = 0 AND expires_ms > ?1",
+                [now],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as u64),
+        ),
     }
 }
 
@@ -307,6 +317,7 @@ fn fail(command: Command, message: &str) {
         Command::NextDue(r) => send(r, message),
         Command::PutPending(_, _, _, _, r) => send(r, message),
         Command::TakePending(_, _, r) => send(r, message),
+        Command::LiveAuthorizations(_, r) => send(r, message),
         Command::Counts(r) => send(r, message),
     }
 }
@@ -523,6 +534,9 @@ impl Outbox for SqliteOutbox {
     }
     async fn take_pending(&self, key: String, now: Millis) -> Result<Taken, StoreError> {
         self.call(|r| Command::TakePending(key, now, r)).await
+    }
+    async fn live_authorizations(&self, now: Millis) -> Result<u64, StoreError> {
+        self.call(|r| Command::LiveAuthorizations(now, r)).await
     }
 }
 

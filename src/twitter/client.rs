@@ -15,6 +15,9 @@ pub enum TransportError {
     Unreachable(String),
 }
 
+/// The most of an answer from X that is read: X's answers are a few KB.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 #[derive(Clone, Debug)]
 pub struct XClient {
     http: reqwest::Client,
@@ -134,10 +137,20 @@ impl XClient {
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<XAnswer, TransportError> {
         let exchange = async {
-            let response = request.send().await?;
+            let mut response = request.send().await?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let body = response.bytes().await?.to_vec();
+            let mut body = Vec::new();
+            // Read up to the limit, not whole: what X sends is small, and an answer that goes
+            // on (a broken proxy, a hostile endpoint) must cost neither memory nor waiting.
+            // Past the limit the answer is cut, and its diagnosis says it made no sense.
+            while let Some(chunk) = response.chunk().await? {
+                let room = MAX_ANSWER_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() >= room {
+                    break;
+                }
+            }
             Ok::<_, reqwest::Error>(XAnswer {
                 status,
                 headers,

@@ -175,6 +175,13 @@ async fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
         (vec!["--validate-cache-ttl", "0"], "VALIDATE_CACHE_TTL"),
         (vec!["--twitter-api-url", "api.x.com"], "TWITTER_API_URL"),
         (vec!["--api-key", "too-short"], "API_KEY"),
+        (
+            vec!["--trusted-proxies", "10.0.0.0/8, proxy.local"],
+            "TRUSTED_PROXIES",
+        ),
+        (vec!["--plugin-body-limit", "16GB"], "PLUGIN_BODY_LIMIT"),
+        (vec!["--plugin-body-limit", "1KiB"], "PLUGIN_BODY_LIMIT"),
+        (vec!["--public-rate-burst", "0"], "PUBLIC_RATE_BURST"),
     ] {
         let mut argv = vec!["--data-dir", data_dir, "--listen-addr", "127.0.0.1:0"];
         if args[0] == "--listen-addr" {
@@ -274,7 +281,7 @@ async fn wait_until_healthy(child: &mut tokio::process::Child, base_url: &str) {
 
 /// Starts `tracardi-twitter` with only DATA_DIR and LISTEN_ADDR, waits until it is healthy,
 /// then stops it with SIGTERM and returns its exit status and standard error.
-async fn serve_once(data_dir: &str) -> (std::process::ExitStatus, String) {
+async fn serve_once(data_dir: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut command = command(&[]);
     command
@@ -282,6 +289,7 @@ async fn serve_once(data_dir: &str) -> (std::process::ExitStatus, String) {
         .env("LISTEN_ADDR", &addr)
         .env("LOG_FORMAT", "json")
         .env("TWITTER_API_URL", "http://127.0.0.1:9")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let mut child = command.spawn().expect("the binary starts");
@@ -306,12 +314,13 @@ async fn serve_runs_without_configuration_keeps_its_keys_and_stops_on_sigterm() 
     let data_dir = tempfile::tempdir().unwrap();
     let dir = data_dir.path().to_str().unwrap();
 
-    let (status, stderr) = serve_once(dir).await;
+    let (status, stderr) = serve_once(dir, &[]).await;
     assert!(
         status.success(),
         "SIGTERM is a clean stop: {status}\n{stderr}"
     );
     assert!(stderr.contains("generated a new API key"), "{stderr}");
+    assert!(!stderr.contains("SECRET is shorter"), "{stderr}");
     let keys_file = std::fs::read_dir(data_dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -335,11 +344,36 @@ async fn serve_runs_without_configuration_keeps_its_keys_and_stops_on_sigterm() 
     );
 
     // The second start reuses the stored keys.
-    let (status, stderr) = serve_once(dir).await;
+    let (status, stderr) = serve_once(dir, &[]).await;
     assert!(status.success(), "{stderr}");
     assert!(!stderr.contains("generated a new API key"), "{stderr}");
     assert!(stderr.contains("read from the stored file"), "{stderr}");
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&keys_file).unwrap()).unwrap();
     assert_eq!(again, stored);
+}
+
+/// A short SECRET (it signs the tokens and the connect state) is warned about at start, without
+/// being shown.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_short_secret_is_warned_about() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let dir = data_dir.path().to_str().unwrap();
+    let short = "short-secret-7f3a";
+    let (status, stderr) = serve_once(
+        dir,
+        &[
+            ("API_KEY", "an-api-key-that-is-long-enough-0123456789"),
+            ("SECRET", short),
+        ],
+    )
+    .await;
+    assert!(status.success(), "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|line| line.contains("SECRET is shorter than 32 characters"))
+        .unwrap_or_else(|| panic!("no warning about the short SECRET:\n{stderr}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(!stderr.contains(short), "the secret was logged");
 }

@@ -489,3 +489,29 @@ async fn a_person_connects_and_refuses_in_a_real_browser() {
     browser.close().await;
     s.app.shutdown().await;
 }
+
+/// Started flows are rows on disk until their visitor comes back: past
+/// MAX_PENDING_AUTHORIZATIONS, new starts get 503 (with Retry-After) and X is not asked for a
+/// request token; a finished flow makes room again.
+#[tokio::test]
+async fn waiting_flows_are_capped() {
+    let s = setup(&["--max-pending-authorizations", "2"]).await;
+    let first = s.start("flow=oauth2&profile_id=cap-1").await;
+    s.start("flow=oauth1&profile_id=cap-2").await;
+    let token_requests = s.x.received().len();
+    for flow in ["oauth1", "oauth2"] {
+        let refused = s.get(&format!("/authorize?flow={flow}")).await;
+        assert_eq!(refused.status(), 503, "{flow}");
+        assert!(refused.headers().contains_key("retry-after"));
+        assert!(refused.text().await.unwrap().contains("try again"));
+    }
+    assert_eq!(
+        s.x.received().len(),
+        token_requests,
+        "X was asked for a refused flow"
+    );
+    // The visitor of the first flow comes back: one waiting flow fewer, room for a new one.
+    let back = fake_x::link(&first, "approve").await;
+    assert_eq!(s.get(&back).await.status(), 200);
+    s.start("flow=oauth2&profile_id=cap-3").await;
+}

@@ -76,6 +76,8 @@ pub enum Scenario {
     Garbage,
     /// Answers 200 only after this long.
     Slow(Duration),
+    /// 200 whose body never ends (white space, streamed for as long as it is read).
+    Endless,
 }
 
 /// The four keys as the fake knows them.
@@ -472,6 +474,18 @@ async fn users_me_scenario(shared: &Shared) -> Response {
         Scenario::Slow(delay) => {
             tokio::time::sleep(delay).await;
             users_me(Some("read-write"))
+        }
+        Scenario::Endless => {
+            let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+            let spaces = futures_util::stream::repeat_with(move || {
+                Ok::<_, std::convert::Infallible>(chunk.clone())
+            });
+            let mut response = axum::body::Body::from_stream(spaces).into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            response
         }
     }
 }

@@ -9,6 +9,7 @@ mod crash;
 mod fake_tracardi;
 mod fake_x;
 mod leak;
+mod limits;
 mod microservice;
 mod ops;
 mod slow;

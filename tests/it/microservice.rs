@@ -513,3 +513,30 @@ async fn malformed_runs_and_unknown_ids_get_clear_json_errors() {
     assert_eq!(missing_action.status(), 422);
     app.shutdown().await;
 }
+
+/// Tracardi sends the whole profile on every run: a customer with many traits makes a body of
+/// hundreds of KB, which must be taken (PLUGIN_BODY_LIMIT, 16 MiB by default), not refused
+/// with 413 while the other routes keep their 64 KiB.
+#[tokio::test]
+async fn a_run_with_a_rich_profile_is_taken() {
+    let (keys, x, app) = with_writable_x("rich", &[]).await;
+    let mut body = tracardi_run_body("Hi {{profile@data.pii.firstname}}", keys.json(), json!({}));
+    let traits: serde_json::Map<String, Value> = (0..4000)
+        .map(|i| {
+            (
+                format!("trait_{i}"),
+                json!(format!("value {i} {}", "x".repeat(40))),
+            )
+        })
+        .collect();
+    body["context"]["profile"]["traits"] = Value::Object(traits);
+    assert!(body.to_string().len() > 200_000);
+    let answer = run_answer(post(&app, &run_path(), &body).await).await;
+    assert_eq!(answer["result"]["port"], "response", "{answer}");
+    assert_eq!(answer["result"]["value"]["text"], "Hi Ann");
+    assert_eq!(x.tweets().len(), 1);
+    // The same size elsewhere is refused.
+    let response = post(&app, "/validate", &body).await;
+    assert_eq!(response.status(), 413);
+    app.shutdown().await;
+}

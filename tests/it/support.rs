@@ -107,6 +107,8 @@ impl TestApp {
             ("--secret", SECRET),
             ("--twitter-api-url", NO_X),
             ("--log-format", "json"),
+            // Every test client is 127.0.0.1: tests of the limit turn it on themselves.
+            ("--public-rate-limit", "0"),
         ];
         let mut argv = vec!["tracardi-twitter"];
         for (flag, value) in defaults {

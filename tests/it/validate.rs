@@ -590,3 +590,13 @@ async fn concurrent_checks_of_the_same_keys_make_one_call() {
         "concurrent checks of the same keys each called X"
     );
 }
+
+/// An answer from X is read up to a limit, not whole: a body that never ends is cut there and
+/// judged at once (502), instead of being read until the timeout.
+#[tokio::test]
+async fn an_endless_answer_from_x_is_cut_off() {
+    let keys = Keys::unique("endless");
+    let (app, _fake) = setup(Scenario::Endless, &keys, &["--validate-timeout", "20s"]).await;
+    let body = assert_problem(app.validate(&keys.json()).await, 502, "x_unexpected_answer").await;
+    assert!(body["detail"].as_str().unwrap().contains("200"), "{body}");
+}
