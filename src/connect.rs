@@ -167,7 +167,7 @@ impl Connect {
         ] {
             if let Some(value) = value
                 && (value.is_empty()
-                    || value.len() > 128
+                    || value.chars().count() > 128
                     || value.chars().any(|c| c.is_whitespace() || c.is_control()))
             {
                 return Err(ConnectError::BadRequest(format!(
@@ -191,9 +191,10 @@ impl Connect {
         Ok(visitor)
     }
 
-    /// Starts a flow: returns the URL of X's authorize page to send the visitor to.
+    /// Starts a flow: returns the URL of X's authorize page to send the visitor to. A flow that
+    /// is not set up says so before anything the visitor sent is judged: the operator has
+    /// something to fix, whatever the address holds.
     pub async fn start(&self, flow: Flow, visitor: Visitor) -> Result<String, ConnectError> {
-        let visitor = self.check_visitor(visitor)?;
         match flow {
             Flow::OAuth1 => self.start_oauth1(visitor).await,
             Flow::OAuth2 => self.start_oauth2(visitor).await,
@@ -220,6 +221,7 @@ impl Connect {
                 missing: "TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET and PUBLIC_URL".into(),
             });
         };
+        let visitor = self.check_visitor(visitor)?;
         let keys = oauth1::Keys {
             consumer_key: app.consumer_key.expose_secret(),
             consumer_secret: app.consumer_secret.expose_secret(),
@@ -273,6 +275,7 @@ impl Connect {
                 missing: "TWITTER_CLIENT_ID and PUBLIC_URL".into(),
             });
         };
+        let visitor = self.check_visitor(visitor)?;
         let verifier = crate::random::alphanumeric(64);
         let state = self.new_state();
         self.store
@@ -638,5 +641,11 @@ mod tests {
             ..Visitor::default()
         };
         assert!(c.check_visitor(long_id).is_err());
+        // Characters, as the message and the specification say, not bytes.
+        let wide_id = Visitor {
+            profile_id: Some("é".repeat(128)),
+            ..Visitor::default()
+        };
+        assert!(c.check_visitor(wide_id).is_ok());
     }
 }
