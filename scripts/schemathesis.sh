@@ -18,7 +18,7 @@
 # every protected route, and `ignored_auth` still checks that each refuses a missing or wrong
 # token.
 #
-# Knobs (environment): SCHEMATHESIS_SEED=1 SCHEMATHESIS_MAX_EXAMPLES=30; SCHEMATHESIS_VENV (where
+# Knobs (environment): SCHEMATHESIS_SEED=1 SCHEMATHESIS_MAX_EXAMPLES=100; SCHEMATHESIS_VENV (where
 # the pinned schemathesis is installed; default ~/.cache/tracardi-twitter/schemathesis-VERSION);
 # KEEP=1 keeps the temporary directory (the service's log is there).
 set -euo pipefail
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 VERSION=4.32.5
 SEED=${SCHEMATHESIS_SEED:-1}
-MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-30}
+MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-100}
 venv=${SCHEMATHESIS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/tracardi-twitter/schemathesis-$VERSION}
 
 command -v python3 >/dev/null || { echo "python3 is needed (for schemathesis)" >&2; exit 1; }
@@ -72,7 +72,7 @@ env -i PATH="$PATH" \
     TWITTER_API_URL="http://127.0.0.1:$closed_port" \
     "$bin" serve >"$work/service.log" 2>&1 &
 service_pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     "$bin" healthcheck "$base" >/dev/null 2>&1 && break
     kill -0 "$service_pid" 2>/dev/null || { cat "$work/service.log" >&2; exit 1; }
     sleep 0.1
