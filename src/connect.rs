@@ -170,7 +170,7 @@ impl Connect {
         ] {
             if let Some(value) = value
                 && (value.is_empty()
-                    || value.len() > 128
+                    || value.chars().count() > 128
                     || value.chars().any(|c| c.is_whitespace() || c.is_control()))
             {
                 return Err(ConnectError::BadRequest(format!(
@@ -194,18 +194,25 @@ impl Connect {
         Ok(visitor)
     }
 
-    /// Starts a flow: returns the URL of X's authorize page to send the visitor to.
+    /// Starts a flow: returns the URL of X's authorize page to send the visitor to. A flow that
+    /// is not set up says so before anything the visitor sent is judged: the operator has
+    /// something to fix, whatever the address holds.
     pub async fn start(&self, flow: Flow, visitor: Visitor) -> Result<String, ConnectError> {
-        let visitor = self.check_visitor(visitor)?;
-        // Each flow is a row on disk until its visitor comes back or it expires: bounded, so
-        // that a flood of starts cannot fill the disk (checked before X is asked for anything).
-        if self.store.live_authorizations(now_millis()).await? >= self.config.max_pending {
-            return Err(ConnectError::Busy);
-        }
         match flow {
             Flow::OAuth1 => self.start_oauth1(visitor).await,
             Flow::OAuth2 => self.start_oauth2(visitor).await,
         }
+    }
+
+    /// Checks the visitor, and that there is room for one more waiting flow: each is a row on
+    /// disk until its visitor comes back or it expires, so a flood of starts is bounded
+    /// (checked before X is asked for anything).
+    async fn admit(&self, visitor: Visitor) -> Result<Visitor, ConnectError> {
+        let visitor = self.check_visitor(visitor)?;
+        if self.store.live_authorizations(now_millis()).await? >= self.config.max_pending {
+            return Err(ConnectError::Busy);
+        }
+        Ok(visitor)
     }
 
     fn context(flow: Flow, visitor: &Visitor) -> Value {
@@ -228,6 +235,7 @@ impl Connect {
                 missing: "TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET and PUBLIC_URL".into(),
             });
         };
+        let visitor = self.admit(visitor).await?;
         let keys = oauth1::Keys {
             consumer_key: app.consumer_key.expose_secret(),
             consumer_secret: app.consumer_secret.expose_secret(),
@@ -281,6 +289,7 @@ impl Connect {
                 missing: "TWITTER_CLIENT_ID and PUBLIC_URL".into(),
             });
         };
+        let visitor = self.admit(visitor).await?;
         let verifier = crate::random::alphanumeric(64);
         let state = self.new_state();
         self.store
@@ -647,5 +656,11 @@ mod tests {
             ..Visitor::default()
         };
         assert!(c.check_visitor(long_id).is_err());
+        // Characters, as the message and the specification say, not bytes.
+        let wide_id = Visitor {
+            profile_id: Some("é".repeat(128)),
+            ..Visitor::default()
+        };
+        assert!(c.check_visitor(wide_id).is_ok());
     }
 }

@@ -116,14 +116,21 @@ impl ApiError {
         Self::problem(StatusCode::SERVICE_UNAVAILABLE, code, detail)
     }
 
-    /// A required query parameter is missing, as FastAPI reports it.
-    pub fn missing_query(name: &str) -> Self {
-        ApiError::RequestValidation(vec![serde_json::json!({
-            "type": "missing",
-            "loc": ["query", name],
-            "msg": "Field required",
-            "input": null,
-        })])
+    /// Required query parameters are missing, as FastAPI reports them: one item each.
+    pub fn missing_query(names: &[&str]) -> Self {
+        ApiError::RequestValidation(
+            names
+                .iter()
+                .map(|name| {
+                    serde_json::json!({
+                        "type": "missing",
+                        "loc": ["query", name],
+                        "msg": "Field required",
+                        "input": null,
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// For faults of this service. The detail must not carry input or secrets.

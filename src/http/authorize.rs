@@ -3,6 +3,7 @@
 use super::AppState;
 use super::callback::{html, protect};
 use super::rate_limit::PublicCaller;
+use super::schemas::{FlowName, TracardiId};
 use crate::callback::{Flow, page, page_with_link};
 use crate::connect::{ConnectError, Visitor};
 use axum::extract::rejection::QueryRejection;
@@ -18,14 +19,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
     /// `oauth1` (OAuth 1.0a, the app's API Key and Secret) or `oauth2` (OAuth 2.0 with PKCE).
+    #[param(required = true, inline, value_type = FlowName)]
     pub flow: Option<String>,
     /// The visitor's Tracardi profile id; the connected account is recorded on it.
+    #[param(required = false, inline, value_type = TracardiId)]
     pub profile_id: Option<String>,
     /// The visitor's Tracardi session id.
+    #[param(required = false, inline, value_type = TracardiId)]
     pub session_id: Option<String>,
-    /// Where to send the visitor afterwards; its origin must be in RETURN_TO_ALLOWLIST.
+    /// Where to send the visitor afterwards: an absolute http(s) URL whose origin is in
+    /// RETURN_TO_ALLOWLIST.
+    #[param(required = false, value_type = String)]
     pub return_to: Option<String>,
 }
 
@@ -38,10 +45,10 @@ pub struct AuthorizeQuery {
     responses(
         (status = 302, description = "To X's authorize page"),
         (status = 400, description = "A bad flow, id or return_to", content_type = "text/html"),
-        (status = 404, description = "The flow's settings are missing; the page names them", content_type = "text/html"),
+        (status = 404, description = "The flow's settings are missing; the page names them (whatever else the address holds)", content_type = "text/html"),
         (status = 502, description = "X refused to start the flow; the log names the cause", content_type = "text/html"),
+        (status = 503, description = "MAX_PENDING_AUTHORIZATIONS flows are waiting already (with Retry-After), or the flow could not be recorded; the visitor is asked to start again", content_type = "text/html"),
         (status = 504, description = "X did not answer in time", content_type = "text/html"),
-        (status = 503, description = "MAX_PENDING_AUTHORIZATIONS flows are waiting already, or the store failed; try again later", content_type = "text/html"),
         (status = 429, description = "Too many requests from this client (PUBLIC_RATE_LIMIT); `Retry-After` says when to try again", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

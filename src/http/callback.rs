@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::rate_limit::PublicCaller;
+use super::schemas::CallbackQuery;
 use crate::callback::{NotARedirect, Outcome, Redirect, connected_page, page, recorded_page};
 use crate::connect::Finished;
 use crate::store::{Appended, now_millis};
@@ -29,11 +30,16 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none
     get,
     path = "/callback",
     tag = "callback",
+    params(("redirect" = inline(CallbackQuery), Query, style = Form, explode,
+        description = "X's answer, one of four; any other parameter is kept as a property of the event")),
     responses(
         (status = 200, description = "Recorded; a page telling the person they can close the window", content_type = "text/html"),
-        (status = 303, description = "Recorded; sent on to CALLBACK_SUCCESS_URL or CALLBACK_DENIED_URL"),
-        (status = 400, description = "Not a Twitter redirect; nothing stored", content_type = "text/html"),
+        (status = 303, description = "Recorded; sent on to CALLBACK_SUCCESS_URL or CALLBACK_DENIED_URL, or to the return_to of a flow started at /authorize"),
+        (status = 400, description = "Not a Twitter redirect, or an expired or forged answer to a flow started here; nothing stored", content_type = "text/html"),
+        (status = 404, description = "A flow started here is no longer set up; the page names the missing settings", content_type = "text/html"),
+        (status = 502, description = "X refused to finish a flow started here", content_type = "text/html"),
         (status = 503, description = "Could not be stored; the person is asked to reload", content_type = "text/html"),
+        (status = 504, description = "X did not answer in time while finishing a flow started here", content_type = "text/html"),
         (status = 429, description = "Too many requests from this client (PUBLIC_RATE_LIMIT); nothing stored, `Retry-After` says when to try again", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

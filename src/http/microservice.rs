@@ -7,9 +7,12 @@
 
 use super::AppState;
 use super::resource::ResourceForm;
+use super::schemas::{
+    PluginRunBody, PluginValidateBody, RequestErrors, SendTweetConfig, Unprocessable,
+};
 use super::validate::json_body;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, Detail, FieldErrors};
+use crate::error::{ApiError, Detail};
 use crate::microservice::{
     self, SEND_TWEET_ID, SEND_TWEET_NAME, SERVICE_ID, SERVICE_NAME, is_send_tweet, is_service,
 };
@@ -43,12 +46,46 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 type Params = Query<HashMap<String, String>>;
 
-/// A required query parameter, or FastAPI's 422 for a missing one.
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
-    params
-        .get(name)
-        .map(String::as_str)
-        .ok_or_else(|| ApiError::missing_query(name))
+/// Every route here but `/api-key` needs the token.
+const FORBIDDEN: &str = "Missing or wrong bearer token: 403 as Tracardi's microservice answers it, never 401 (a 401 \
+                         logs Tracardi's GUI user out)";
+
+/// The query of the routes that name the service (documentation: handlers read a map).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ServiceQuery {
+    /// The service's id, as `GET /services` lists it.
+    #[param(example = json!(SERVICE_ID))]
+    service_id: String,
+}
+
+/// The query of the routes that name the service and its action.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ActionQuery {
+    /// The service's id, as `GET /services` lists it.
+    #[param(example = json!(SERVICE_ID))]
+    service_id: String,
+    /// The action's id, as `GET /actions` lists it.
+    #[param(example = json!(SEND_TWEET_ID))]
+    action_id: String,
+}
+
+/// Required query parameters, or FastAPI's 422 naming every one that is missing.
+fn required<'a, const N: usize>(
+    params: &'a HashMap<String, String>,
+    names: [&str; N],
+) -> Result<[&'a str; N], ApiError> {
+    let missing: Vec<&str> = names
+        .into_iter()
+        .filter(|name| !params.contains_key(*name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::missing_query(&missing));
+    }
+    Ok(names.map(|name| params[name].as_str()))
 }
 
 fn unknown_service(id: &str) -> ApiError {
@@ -61,8 +98,7 @@ fn unknown_service(id: &str) -> ApiError {
 }
 
 fn known_action(params: &HashMap<String, String>) -> Result<(), ApiError> {
-    let service = param(params, "service_id")?;
-    let action = param(params, "action_id")?;
+    let [service, action] = required(params, ["service_id", "action_id"])?;
     if !is_service(service) {
         return Err(unknown_service(service));
     }
@@ -87,7 +123,7 @@ pub struct Listing {
 
 /// The services this microservice offers: one, "Twitter".
 #[utoipa::path(get, path = "/services", tag = "tracardi", security(("bearer" = [])),
-    responses((status = 200, body = Listing), (status = 403, body = Detail)))]
+    responses((status = 200, body = Listing), (status = 403, description = FORBIDDEN, body = Detail)))]
 async fn services(_: Authenticated) -> Json<Listing> {
     Json(Listing {
         total: 1,
@@ -97,10 +133,12 @@ async fn services(_: Authenticated) -> Json<Listing> {
 
 /// The actions of a service: "Send tweet". An unknown service has none (as Tracardi expects).
 #[utoipa::path(get, path = "/actions", tag = "tracardi", security(("bearer" = [])),
-    params(("service_id" = String, Query)),
-    responses((status = 200, body = Listing), (status = 403, body = Detail), (status = 422, description = "service_id missing")))]
+    params(ServiceQuery),
+    responses((status = 200, body = Listing), (status = 403, description = FORBIDDEN, body = Detail),
+        (status = 422, description = "service_id missing", body = RequestErrors)))]
 async fn actions(_: Authenticated, Query(params): Params) -> Result<Json<Listing>, ApiError> {
-    let listing = if is_service(param(&params, "service_id")?) {
+    let [service] = required(&params, ["service_id"])?;
+    let listing = if is_service(service) {
         Listing {
             total: 1,
             result: BTreeMap::from([(SEND_TWEET_ID, SEND_TWEET_NAME)]),
@@ -117,27 +155,29 @@ async fn actions(_: Authenticated, Query(params): Params) -> Result<Json<Listing
 /// The resource form of a service (the same as `GET /resource`); `null` for an unknown service,
 /// as Tracardi's GUI expects.
 #[utoipa::path(get, path = "/service/resource", tag = "tracardi", security(("bearer" = [])),
-    params(("service_id" = String, Query)),
-    responses((status = 200, body = Option<ResourceForm>), (status = 403, body = Detail), (status = 422, description = "service_id missing")))]
+    params(ServiceQuery),
+    responses((status = 200, body = Option<ResourceForm>), (status = 403, description = FORBIDDEN, body = Detail),
+        (status = 422, description = "service_id missing", body = RequestErrors)))]
 async fn service_resource(
     _: Authenticated,
     Query(params): Params,
 ) -> Result<Json<Option<ResourceForm>>, ApiError> {
-    Ok(Json(
-        is_service(param(&params, "service_id")?).then(ResourceForm::twitter),
-    ))
+    let [service] = required(&params, ["service_id"])?;
+    Ok(Json(is_service(service).then(ResourceForm::twitter)))
 }
 
 /// Validate the four keys for Tracardi's GUI: `true`, or 422 with a message on the field each
 /// problem points to. A read-only token fails here: "Send tweet" needs write access.
 #[utoipa::path(post, path = "/service/resource/validate", tag = "tracardi", security(("bearer" = [])),
-    params(("service_id" = String, Query)),
+    params(ServiceQuery),
     request_body = super::validate::CredentialsBody,
     responses(
         (status = 200, description = "The keys work and can post", body = bool),
-        (status = 403, body = Detail),
+        (status = 403, description = FORBIDDEN, body = Detail),
         (status = 404, description = "Unknown service id", body = Detail),
-        (status = 422, description = "Field → message", body = FieldErrors),
+        (status = 408, description = "The request took longer than REQUEST_TIMEOUT"),
+        (status = 413, description = "Body larger than 64 KiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Field → message for each key that is missing, blank or refused by X; or service_id missing", body = Unprocessable),
         (status = 429, description = "X rate-limited the check", body = Detail),
         (status = 502, description = "X answered something unexpected or is unreachable", body = Detail),
         (status = 504, description = "X did not answer in time", body = Detail)
@@ -148,7 +188,7 @@ async fn validate_resource(
     Query(params): Params,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<bool>, ApiError> {
-    let service = param(&params, "service_id")?;
+    let [service] = required(&params, ["service_id"])?;
     if !is_service(service) {
         return Err(unknown_service(service));
     }
@@ -188,10 +228,11 @@ fn as_detail(undecided: Undecided) -> ApiError {
 
 /// The node type Tracardi installs for this service (a `Plugin`, tracardi-protocol.md §2.1).
 #[utoipa::path(get, path = "/plugin/registry", tag = "tracardi", security(("bearer" = [])),
-    params(("service_id" = String, Query)),
-    responses((status = 200, description = "Tracardi's Plugin model", body = Object), (status = 403, body = Detail), (status = 404, body = Detail)))]
+    params(ServiceQuery),
+    responses((status = 200, description = "Tracardi's Plugin model", body = Object), (status = 403, description = FORBIDDEN, body = Detail),
+        (status = 404, description = "Unknown service id", body = Detail), (status = 422, description = "service_id missing", body = RequestErrors)))]
 async fn plugin_registry(_: Authenticated, Query(params): Params) -> Result<Json<Value>, ApiError> {
-    let service = param(&params, "service_id")?;
+    let [service] = required(&params, ["service_id"])?;
     if !is_service(service) {
         return Err(unknown_service(service));
     }
@@ -217,14 +258,15 @@ pub struct ActionForm {
 
 /// The configuration form of "Send tweet": one textarea, `tweet`.
 #[utoipa::path(get, path = "/plugin/form", tag = "tracardi", security(("bearer" = [])),
-    params(("service_id" = String, Query), ("action_id" = String, Query)),
-    responses((status = 200, body = ActionForm), (status = 403, body = Detail), (status = 422, description = "a parameter is missing")))]
+    params(ActionQuery),
+    responses((status = 200, body = ActionForm), (status = 403, description = FORBIDDEN, body = Detail),
+        (status = 422, description = "A parameter is missing", body = RequestErrors)))]
 async fn plugin_form(
     _: Authenticated,
     Query(params): Params,
 ) -> Result<Json<ActionForm>, ApiError> {
-    let known =
-        is_service(param(&params, "service_id")?) && is_send_tweet(param(&params, "action_id")?);
+    let [service, action] = required(&params, ["service_id", "action_id"])?;
+    let known = is_service(service) && is_send_tweet(action);
     // Unknown ids: `{"init": {}, "form": null}`, as Tracardi's GUI expects.
     Ok(Json(if known {
         ActionForm {
@@ -241,13 +283,15 @@ async fn plugin_form(
 
 /// Validate a node's configuration; the answer becomes the node's `init`.
 #[utoipa::path(post, path = "/plugin/validate", tag = "tracardi", security(("bearer" = [])),
-    params(("service_id" = String, Query), ("action_id" = String, Query)),
-    request_body(content = Object, description = "`{\"config\": {\"tweet\": \"...\"}, \"credentials\": {...} | null}`"),
+    params(ActionQuery),
+    request_body = PluginValidateBody,
     responses(
-        (status = 200, description = "The cleaned config", body = Object),
-        (status = 403, body = Detail),
+        (status = 200, description = "The cleaned config", body = SendTweetConfig),
+        (status = 403, description = FORBIDDEN, body = Detail),
         (status = 404, description = "Unknown ids", body = Detail),
-        (status = 422, description = "`{\"tweet\": \"Message\"}`", body = FieldErrors)
+        (status = 408, description = "The request took longer than REQUEST_TIMEOUT"),
+        (status = 413, description = "Body larger than 64 KiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`{\"tweet\": \"Message\"}` (or `config`) for a bad configuration; FastAPI's shape for a missing parameter or a body, config or credentials of the wrong type", body = Unprocessable)
     ))]
 async fn plugin_validate(
     _: Authenticated,
@@ -259,6 +303,19 @@ async fn plugin_validate(
     let config = body
         .get("config")
         .ok_or_else(|| ApiError::field("config", "Field required"))?;
+    // Not read, but Tracardi's microservice types it (`credentials: dict = None`) and refuses
+    // anything else; so does this one, rather than ignore a caller's mistake.
+    if body
+        .get("credentials")
+        .is_some_and(|c| !c.is_object() && !c.is_null())
+    {
+        return Err(ApiError::RequestValidation(vec![json!({
+            "type": "dict_type",
+            "loc": ["body", "credentials"],
+            "msg": "Input should be a valid dictionary",
+            "input": null,
+        })]));
+    }
     Ok(Json(
         microservice::validate_config(config).map_err(ApiError::Fields)?,
     ))
@@ -266,13 +323,15 @@ async fn plugin_validate(
 
 /// Run "Send tweet": render the template, check the length, post it once.
 #[utoipa::path(post, path = "/plugin/run", tag = "tracardi", security(("bearer" = [])),
-    params(("service_id" = String, Query), ("action_id" = String, Query)),
-    request_body(content = Object, description = "`{\"init\", \"context\", \"params\"}` as Tracardi's workflow engine sends them"),
+    params(ActionQuery),
+    request_body = PluginRunBody,
     responses(
         (status = 200, description = "The port (`response` or `error`), its value, an unchanged context and the console", body = RunResponse),
-        (status = 403, body = Detail),
+        (status = 403, description = FORBIDDEN, body = Detail),
         (status = 404, description = "Unknown ids", body = Detail),
-        (status = 422, description = "A malformed body", body = Object)
+        (status = 408, description = "The request took longer than REQUEST_TIMEOUT"),
+        (status = 413, description = "Body larger than 64 KiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter missing, or init, context or params missing or not an object", body = RequestErrors)
     ))]
 async fn plugin_run(
     _: Authenticated,

@@ -9,6 +9,7 @@ pub mod ops;
 pub mod outbox;
 pub mod rate_limit;
 pub mod resource;
+pub mod schemas;
 pub mod server;
 pub mod validate;
 
@@ -98,7 +99,7 @@ impl FromRef<AppState> for Arc<Validator> {
                        durably and delivered to Tracardi as events.",
         license(name = "MIT")
     ),
-    components(schemas(Problem, Detail, FieldErrors)),
+    components(schemas(Problem, Detail, FieldErrors, schemas::RequestErrors, schemas::Unprocessable)),
     modifiers(&BearerToken),
     tags(
         (name = "tracardi", description = "Tracardi's microservice protocol"),

@@ -1,6 +1,7 @@
 //! `POST /validate`: checks the four keys against X and says what to fix.
 
 use super::AppState;
+use super::schemas::NonBlankText;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::twitter::credentials::Credentials;
@@ -18,19 +19,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ValidateQuery {
     /// Ask X again even if a recent answer for the same keys is remembered.
     #[serde(default)]
     pub refresh: bool,
 }
 
-/// The four keys from the developer portal's "Keys and tokens" tab.
+/// The four keys from the developer portal's "Keys and tokens" tab. White space around a key is
+/// trimmed (with a warning); a key that is only white space is refused. Other keys are ignored.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // Documents the body; the handler reads it field by field to report each error.
 pub struct CredentialsBody {
+    #[schema(inline, value_type = NonBlankText)]
     pub api_key: String,
+    #[schema(inline, value_type = NonBlankText)]
     pub api_secret: String,
+    #[schema(inline, value_type = NonBlankText)]
     pub access_token: String,
+    #[schema(inline, value_type = NonBlankText)]
     pub access_token_secret: String,
 }
 
@@ -52,7 +59,9 @@ pub fn json_body(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Valu
     security(("bearer" = [])),
     responses(
         (status = 200, description = "X gave a verdict; `problems` says what is wrong and how to fix it", body = ValidationReport),
-        (status = 403, description = "Missing or wrong bearer token", body = crate::error::Detail),
+        (status = 400, description = "`refresh` is not true or false, or the body could not be read", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing or wrong bearer token (403, never 401: a 401 logs Tracardi's GUI user out)", body = crate::error::Detail),
+        (status = 408, description = "The request took longer than REQUEST_TIMEOUT"),
         (status = 413, description = "Body larger than 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing, empty or not a string, or the body is not JSON", body = FieldErrors),
         (status = 429, description = "X rate-limited the check; see Retry-After", body = Problem, content_type = "application/problem+json"),

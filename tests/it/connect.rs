@@ -431,6 +431,13 @@ async fn flows_without_settings_say_which_are_missing() {
         .unwrap();
     assert_eq!(oauth2.status(), 404);
     assert!(oauth2.text().await.unwrap().contains("TWITTER_CLIENT_ID"));
+    // The missing settings come first, whatever else the address holds.
+    let refused_return_to = http
+        .get(app.url("/authorize?flow=oauth2&return_to=https%3A%2F%2Fevil.example%2F"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused_return_to.status(), 404);
     let bad = http
         .get(app.url("/authorize?flow=oauth3"))
         .send()

@@ -540,3 +540,66 @@ async fn a_run_with_a_rich_profile_is_taken() {
     assert_eq!(response.status(), 413);
     app.shutdown().await;
 }
+
+/// FastAPI names every missing query parameter, whatever the others say; so does this service
+/// (schemathesis found `/plugin/form?service_id=unknown` answered 200 without `action_id`).
+#[tokio::test]
+async fn every_missing_parameter_is_named() {
+    let app = TestApp::spawn(&[]).await;
+    let locations = |body: Value| -> Vec<Value> {
+        body["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["loc"].clone())
+            .collect()
+    };
+    let unknown_service = get(&app, "/plugin/form?service_id=unknown").await;
+    assert_eq!(unknown_service.status(), 422);
+    assert_eq!(
+        locations(json(unknown_service).await),
+        [json!(["query", "action_id"])]
+    );
+    let neither = get(&app, "/plugin/form").await;
+    assert_eq!(neither.status(), 422);
+    assert_eq!(
+        locations(json(neither).await),
+        [
+            json!(["query", "service_id"]),
+            json!(["query", "action_id"])
+        ]
+    );
+    let run = post(&app, "/plugin/run?action_id=x", &json!({})).await;
+    assert_eq!(locations(json(run).await), [json!(["query", "service_id"])]);
+    app.shutdown().await;
+}
+
+/// `credentials` is an object or null, as Tracardi's microservice types it.
+#[tokio::test]
+async fn plugin_validate_refuses_credentials_that_are_not_an_object() {
+    let app = TestApp::spawn(&[]).await;
+    let path = format!("/plugin/validate?service_id={SERVICE_ID}&action_id={SEND_TWEET_ID}");
+    for credentials in [json!(null), json!({}), json!({"api_key": "k"})] {
+        let body = json!({"config": {"tweet": "Hi"}, "credentials": credentials});
+        assert_eq!(
+            post(&app, &path, &body).await.status(),
+            200,
+            "{credentials}"
+        );
+    }
+    assert_eq!(
+        post(&app, &path, &json!({"config": {"tweet": "Hi"}}))
+            .await
+            .status(),
+        200
+    );
+    for credentials in [json!("keys"), json!(5), json!([])] {
+        let body = json!({"config": {"tweet": "Hi"}, "credentials": credentials});
+        let response = post(&app, &path, &body).await;
+        assert_eq!(response.status(), 422, "{credentials}");
+        let body = json(response).await;
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "credentials"]));
+        assert_eq!(body["detail"][0]["type"], "dict_type");
+    }
+    app.shutdown().await;
+}

@@ -318,6 +318,137 @@ fn the_spec_documents_every_endpoint_with_its_errors() {
     }
 }
 
+fn generated_spec() -> Value {
+    serde_json::from_str(&tracardi_twitter::openapi().to_pretty_json().unwrap()).unwrap()
+}
+
+/// Every operation of the specification, as (method, path, operation).
+fn operations(spec: &Value) -> Vec<(String, String, Value)> {
+    let mut operations = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            operations.push((method.clone(), path.clone(), operation.clone()));
+        }
+    }
+    operations
+}
+
+/// A parameter is documented where the service reads it: in the path only when the path
+/// template names it, in the query otherwise (schemathesis found /authorize's and /validate's
+/// query parameters documented as path parameters).
+#[test]
+fn the_spec_puts_each_parameter_where_the_service_reads_it() {
+    let spec = generated_spec();
+    for (method, path, operation) in operations(&spec) {
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            let name = parameter["name"].as_str().unwrap();
+            let expected = if path.contains(&format!("{{{name}}}")) {
+                "path"
+            } else {
+                "query"
+            };
+            assert_eq!(parameter["in"], expected, "{method} {path}: {name}");
+        }
+    }
+    let authorize = &spec["paths"]["/authorize"]["get"]["parameters"];
+    let names: Vec<_> = authorize
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["required"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("flow", true),
+            ("profile_id", false),
+            ("session_id", false),
+            ("return_to", false)
+        ]
+    );
+    let refresh = &spec["paths"]["/validate"]["post"]["parameters"][0];
+    assert_eq!(
+        (&refresh["name"], &refresh["required"]),
+        (&json!("refresh"), &json!(false))
+    );
+    assert!(
+        spec["paths"]["/callback"]["get"]["parameters"][0]["schema"]["oneOf"].is_array(),
+        "/callback documents X's four answers"
+    );
+}
+
+/// What every route answers besides its success is documented: 403 where the token is needed,
+/// FastAPI's 422 where Tracardi's routes require a query parameter, 408 and 413 where a body is
+/// read.
+#[test]
+fn the_spec_documents_the_errors_every_route_can_answer() {
+    let spec = generated_spec();
+    for (method, path, operation) in operations(&spec) {
+        let responses = &operation["responses"];
+        let documents = |status: &str| responses[status].is_object();
+        if operation["security"].is_array() {
+            assert!(documents("403"), "{method} {path}: 403");
+            assert!(
+                !documents("401"),
+                "{method} {path}: 401 logs Tracardi's GUI user out"
+            );
+        }
+        let requires_query = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["in"] == "query" && p["required"] == true);
+        // Tracardi's routes answer as FastAPI does; the browser's routes answer with a page.
+        if requires_query && operation["tags"][0] == "tracardi" {
+            let schema = &responses["422"]["content"]["application/json"]["schema"]["$ref"];
+            assert!(
+                schema == "#/components/schemas/RequestErrors"
+                    || schema == "#/components/schemas/Unprocessable",
+                "{method} {path}: FastAPI's 422 for a missing parameter, got {schema}"
+            );
+        }
+        if operation["requestBody"].is_object() {
+            assert!(documents("408") && documents("413"), "{method} {path}");
+        }
+    }
+}
+
+/// Tracardi's `/plugin/run` and `/plugin/validate` bodies are described, not bare objects.
+#[test]
+fn the_spec_describes_the_plugin_bodies() {
+    let spec = generated_spec();
+    let schemas = &spec["components"]["schemas"];
+    let body = |path: &str| {
+        let reference = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: the body has no named schema"))
+            .trim_start_matches("#/components/schemas/")
+            .to_owned();
+        schemas[reference].clone()
+    };
+    assert_eq!(
+        body("/plugin/run")["required"],
+        json!(["init", "context", "params"])
+    );
+    assert_eq!(body("/plugin/validate")["required"], json!(["config"]));
+    for key in [
+        "api_key",
+        "api_secret",
+        "access_token",
+        "access_token_secret",
+    ] {
+        let field = &schemas["CredentialsBody"]["properties"][key];
+        assert_eq!(field["minLength"], 1, "{key} may not be empty");
+        assert!(field["pattern"].is_string(), "{key} may not be blank");
+    }
+}
+
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight() {
     use crate::fake_x::{FakeX, Keys, Scenario};
