@@ -292,7 +292,7 @@ async fn a_used_link_cannot_be_replayed() {
         "{text}"
     );
     assert!(
-        text.contains("/authorize?flow=oauth2&amp;profile_id=prof-3"),
+        text.contains("&#x2f;authorize?flow=oauth2&amp;profile_id=prof-3"),
         "{text}"
     );
     assert_eq!(s.x.exchange_count(), 1, "the code was exchanged once");
