@@ -232,7 +232,7 @@ pub fn new_event(
     session_id: Option<String>,
     now: Millis,
 ) -> NewEvent {
-    let created = chrono_like_iso8601(now);
+    let created = rfc3339(now);
     NewEvent {
         event: json!({"id": id, "type": event_type, "properties": properties, "time": {"create": created}}),
         id,
@@ -272,27 +272,9 @@ fn decode(text: &str) -> Result<String, NotARedirect> {
 }
 
 /// Unix milliseconds as RFC 3339 UTC (`2026-11-25T03:41:26.123Z`), which pydantic parses.
-pub fn chrono_like_iso8601(millis: Millis) -> String {
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+pub fn rfc3339(millis: Millis) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis.max(0) as u64);
+    humantime::format_rfc3339_millis(time).to_string()
 }
 
 #[cfg(test)]
@@ -417,10 +399,7 @@ mod tests {
 
     #[test]
     fn iso8601() {
-        assert_eq!(chrono_like_iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            chrono_like_iso8601(951_782_400_123),
-            "2000-02-29T00:00:00.123Z"
-        );
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
     }
 }

@@ -27,8 +27,8 @@ use std::time::Duration;
 pub use http::{openapi, router};
 
 /// Builds the shared state from a checked configuration, opening the event store.
+/// The process's TLS provider must be installed first ([`install_crypto_provider`]).
 pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
-    install_crypto_provider();
     let client = twitter::client::XClient::new(&config.twitter);
     let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
         .map_err(|e| format!("DATA_DIR: {e}"))?;
@@ -161,7 +161,8 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: no new requests, finishing those in flight");
 }
 
-/// TLS for calls to X uses rustls with ring (no OpenSSL). Safe to call more than once.
+/// TLS for calls to X and Tracardi uses rustls with ring (no OpenSSL): installed once at
+/// start-up, before any HTTP client is built. Safe to call more than once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -59,6 +59,8 @@ struct ValidateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Once, before any HTTP client is built: every command may call X or this service.
+    tracardi_twitter::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
     match cli.command {
         None | Some(Command::Serve) => runtime.block_on(serve(cli.serve)),
@@ -141,7 +143,6 @@ async fn validate(args: ValidateArgs) -> ExitCode {
             );
         }
     };
-    tracardi_twitter::install_crypto_provider();
     let client = tracardi_twitter::twitter::client::XClient::new(&twitter);
     let validator = Validator::new(client, std::time::Duration::from_secs(1));
     match validator.validate(parsed, true).await {
@@ -218,7 +219,6 @@ fn describe(report: &ValidationReport) -> String {
 }
 
 async fn healthcheck(url: &str) -> ExitCode {
-    tracardi_twitter::install_crypto_provider();
     let url = format!(
         "{}/health",
         url.trim_end_matches('/').trim_end_matches("/health")

@@ -9,7 +9,7 @@ use crate::connect::Visitor;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -75,6 +75,6 @@ async fn authorize(
             tracing::info!(flow = flow.as_str(), "authorization started");
             pages::redirect(StatusCode::FOUND, &url)
         }
-        Err(e) => pages::connect_error(e),
+        Err(e) => e.into_response(),
     }
 }

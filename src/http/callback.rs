@@ -7,7 +7,7 @@ use super::schemas::CallbackQuery;
 use crate::callback::{self, NotRecorded, Outcome, Recorded};
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -60,7 +60,7 @@ async fn callback(_: PublicCaller, State(state): State<AppState>, uri: Uri) -> R
         }
         Ok(Recorded::Finished(finished)) => pages::finished(&finished),
         Err(NotRecorded::NotARedirect(reason)) => pages::not_a_redirect(&reason),
-        Err(NotRecorded::Connect(error)) => pages::connect_error(error),
+        Err(NotRecorded::Connect(error)) => error.into_response(),
         Err(NotRecorded::Store(_)) => pages::not_stored(),
     }
 }

@@ -10,19 +10,17 @@ use crate::connect::{ConnectError, Finished};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// No script, no outside resource, no framing: the page shows text and nothing else.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// When a refused start (`ConnectError::Busy`) is worth trying again, in seconds.
-const RETRY_BUSY_AFTER: u32 = 60;
-
 /// What a page says.
 #[derive(Debug, Serialize)]
 pub struct Page<'a> {
     pub title: &'a str,
-    pub message: &'a str,
+    pub message: Cow<'a, str>,
     pub detail: Option<String>,
     pub link: Option<Link<'a>>,
 }
@@ -35,10 +33,10 @@ pub struct Link<'a> {
 }
 
 impl<'a> Page<'a> {
-    pub fn new(title: &'a str, message: &'a str) -> Self {
+    pub fn new(title: &'a str, message: impl Into<Cow<'a, str>>) -> Self {
         Self {
             title,
-            message,
+            message: message.into(),
             detail: None,
             link: None,
         }
@@ -177,73 +175,43 @@ pub fn cannot_connect(message: &str) -> Response {
     Page::new("Cannot connect", message).answer(StatusCode::BAD_REQUEST)
 }
 
-/// The page a visitor sees when a connect flow cannot go on; the operator's log says why.
-pub fn connect_error(error: ConnectError) -> Response {
+/// What a visitor reads when a connect flow cannot go on (the status is `ConnectError`'s
+/// `IntoResponse`, in `error.rs`; the operator's log says why).
+pub fn connect_error(error: &ConnectError) -> Page<'_> {
     match error {
-        ConnectError::NotConfigured { flow, missing } => {
-            tracing::warn!(
-                flow,
-                "a visitor asked for a connect flow that is not configured: set {missing}"
-            );
-            let message = format!(
+        ConnectError::NotConfigured { flow, missing } => Page::new(
+            "Connecting Twitter is not set up",
+            format!(
                 "This service does not run the {flow} flow yet: its operator must set {missing}."
-            );
-            Page::new("Connecting Twitter is not set up", &message).answer(StatusCode::NOT_FOUND)
-        }
-        ConnectError::BadRequest(message) => cannot_connect(&message),
+            ),
+        ),
+        ConnectError::BadRequest(message) => Page::new("Cannot connect", message.as_str()),
         ConnectError::Stale { restart } => Page {
             link: Some(Link {
                 text: "Start again",
-                href: &restart,
+                href: restart,
             }),
             ..Page::new(
                 "This link has expired",
                 "This Twitter sign-in has expired or was already used, so nothing was connected.",
             )
-        }
-        .answer(StatusCode::BAD_REQUEST),
-        ConnectError::Forged => cannot_connect(
+        },
+        ConnectError::Forged => Page::new(
+            "Cannot connect",
             "This answer from Twitter does not belong to a sign-in started here, so nothing was connected.",
         ),
-        ConnectError::Upstream {
-            cause,
-            gateway_timeout,
-        } => {
-            tracing::error!(cause = %cause, "a connect flow failed at X");
-            let status = if gateway_timeout {
-                StatusCode::GATEWAY_TIMEOUT
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            Page::new(
-                "Twitter did not confirm the connection",
-                "Nothing was connected. Please try again later; if it keeps failing, tell the site's team.",
-            )
-            .answer(status)
-        }
-        ConnectError::Store(cause) => {
-            tracing::error!(cause = %cause, "a connect flow could not use the store");
-            Page::new(
-                "Please try again",
-                "The connection could not be recorded just now. Please start again in a moment.",
-            )
-            .answer(StatusCode::SERVICE_UNAVAILABLE)
-        }
-        ConnectError::Busy => {
-            tracing::warn!(
-                "MAX_PENDING_AUTHORIZATIONS connect flows are waiting for their visitors; \
-                 new ones are refused until some finish or expire (AUTHORIZE_TTL)"
-            );
-            let mut response = Page::new(
-                "Please try again in a few minutes",
-                "Too many people are connecting Twitter right now. Please start again in a few minutes.",
-            )
-            .answer(StatusCode::SERVICE_UNAVAILABLE);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, RETRY_BUSY_AFTER.into());
-            response
-        }
+        ConnectError::Upstream { .. } => Page::new(
+            "Twitter did not confirm the connection",
+            "Nothing was connected. Please try again later; if it keeps failing, tell the site's team.",
+        ),
+        ConnectError::Store(_) => Page::new(
+            "Please try again",
+            "The connection could not be recorded just now. Please start again in a moment.",
+        ),
+        ConnectError::Busy => Page::new(
+            "Please try again in a few minutes",
+            "Too many people are connecting Twitter right now. Please start again in a few minutes.",
+        ),
     }
 }
 
