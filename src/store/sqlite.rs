@@ -477,7 +477,7 @@ fn probe(conn: &Connection) -> Written {
 /// the commit fails, every member is told so (none of their changes happened).
 fn run_group(conn: &mut Connection, group: Vec<Command>) -> Written {
     let changes_before = conn.total_changes();
-    let mut tx = match conn.transaction() {
+    let tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
             let message = format!("starting a transaction: {e}");
@@ -491,18 +491,22 @@ fn run_group(conn: &mut Connection, group: Vec<Command>) -> Written {
     let mut failure = None;
     let mut commands = group.into_iter();
     while let Some(command) = commands.next() {
-        match tx.savepoint() {
-            Ok(savepoint) => {
-                let executed = execute(&savepoint, command);
+        match run(&tx, "SAVEPOINT command") {
+            Ok(()) => {
+                let executed = execute(&tx, command);
                 if let Some(error) = &executed.error {
                     if is_storage_failure(error) {
                         failure = Some(error.to_string());
                     }
-                    // Dropped: rolled back to where the command started.
-                    drop(savepoint);
+                    // Back to where the command started. If this fails, the transaction is
+                    // gone (checked below) and with it the command's changes.
+                    let _ =
+                        run(&tx, "ROLLBACK TO command").and_then(|()| run(&tx, "RELEASE command"));
                     answers.push(executed.answer);
-                } else if let Err(e) = savepoint.commit() {
+                } else if let Err(e) = run(&tx, "RELEASE command") {
                     let message = format!("releasing a savepoint: {e}");
+                    let _ =
+                        run(&tx, "ROLLBACK TO command").and_then(|()| run(&tx, "RELEASE command"));
                     let answer = executed.answer;
                     answers.push(Box::new(move |_| answer(Some(&message))));
                 } else {
@@ -538,6 +542,12 @@ fn run_group(conn: &mut Connection, group: Vec<Command>) -> Written {
         (None, None) if conn.total_changes() > changes_before => Written::Something,
         (None, None) => Written::Nothing,
     }
+}
+
+/// Runs a statement without parameters or rows (savepoints), prepared once per connection:
+/// two per command, they must cost next to nothing.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// A command run: how to answer it once the commit is known, and its own error if it failed.
