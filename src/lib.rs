@@ -29,17 +29,21 @@ pub use http::{openapi, router};
 /// Builds the shared state from a checked configuration, opening the event store.
 /// The process's TLS provider must be installed first ([`install_crypto_provider`]).
 pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
-    let client = twitter::client::XClient::new(&config.twitter);
     let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
         .map_err(|e| format!("DATA_DIR: {e}"))?;
-    let outbox: Arc<dyn store::Outbox> = Arc::new(outbox);
+    Ok(app_state_with(config, Arc::new(outbox)))
+}
+
+/// Builds the shared state around an event store that is already open (any backend).
+pub fn app_state_with(config: &Config, outbox: Arc<dyn store::Outbox>) -> http::AppState {
+    let client = twitter::client::XClient::new(&config.twitter);
     let connect = connect::Connect::new(
         client.clone(),
         outbox.clone(),
         config.connect.clone(),
         &config.secret,
     );
-    Ok(http::AppState::new(http::Shared {
+    http::AppState::new(http::Shared {
         connect: Arc::new(connect),
         auth: auth::Authenticator::new(config.api_key.clone(), config.secret.clone()),
         validator: Arc::new(validation::Validator::new(
@@ -58,7 +62,7 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
             config.limits.trusted_proxies.clone(),
         ),
         plugin_body_limit: config.limits.plugin_body_limit,
-    }))
+    })
 }
 
 /// How long in-flight deliveries may take to finish after the server stopped.
@@ -78,10 +82,25 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let state = app_state(&config)?;
+    run_with(config, state, listener, shutdown).await
+}
+
+/// [`run`] with shared state built by the caller (e.g. around another event store).
+pub async fn run_with(
+    config: Config,
+    state: http::AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    // Supervised: a worker that panics or ends is started again.
     let worker = config.delivery.clone().map(|delivery| {
-        let worker = delivery::Worker::new(state.outbox.clone(), delivery, state.delivery.clone());
-        tokio::spawn(worker.run(worker_stopped))
+        tokio::spawn(delivery::supervise(
+            state.outbox.clone(),
+            delivery,
+            state.delivery.clone(),
+            worker_stopped,
+        ))
     });
     if worker.is_none() {
         tracing::warn!("TRACARDI_API_URL is not set: callbacks are stored and wait until it is");
