@@ -40,9 +40,16 @@ where
 
 /// Standard error behind `tracing_appender`'s non-blocking writer. Lines still queued are written
 /// when the returned guard is dropped: `main` keeps it until it exits.
+///
+/// The writer's thread flushes each time it has emptied its queue, so a `BufWriter` in between
+/// turns the lines queued meanwhile into one `write` instead of one per line (under load, most of
+/// what a log line costs).
 pub fn stderr_writer() -> (
     tracing_appender::non_blocking::NonBlocking,
     tracing_appender::non_blocking::WorkerGuard,
 ) {
-    tracing_appender::non_blocking(std::io::stderr())
+    tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stderr(),
+    ))
 }
