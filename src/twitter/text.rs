@@ -71,7 +71,7 @@
 use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::LazyLock;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// The most a post may weigh (`maxWeightedTweetLength`).
 pub const MAX_WEIGHTED_LENGTH: usize = 280;
@@ -133,7 +133,7 @@ enum Emoji {
 }
 
 fn weigh(text: &str, emoji: Emoji) -> usize {
-    let text: Vec<char> = text.nfc().collect();
+    let text = nfc_chars(text);
     let mut urls = url_ranges(&text).into_iter().peekable();
     let mut total = 0;
     let mut i = 0;
@@ -156,6 +156,18 @@ fn weigh(text: &str, emoji: Emoji) -> usize {
         i += 1;
     }
     total
+}
+
+/// The code points of `text`, NFC-normalised. Most text already is (all ASCII text), which a
+/// quick check tells for less than normalising costs.
+fn nfc_chars(text: &str) -> Vec<char> {
+    let mut chars = Vec::with_capacity(text.len());
+    if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        chars.extend(text.chars());
+    } else {
+        chars.extend(text.nfc());
+    }
+    chars
 }
 
 /// 1 in twitter-text v3's light ranges, else 2.
@@ -281,7 +293,8 @@ fn emoji_element_end(s: &[char], i: usize) -> Option<usize> {
 struct Tlds {
     generic: HashSet<&'static str>,
     country: HashSet<&'static str>,
-    /// The longest one, in code points.
+    /// The shortest and the longest, in code points: shorter and longer text is not looked up.
+    shortest: usize,
     longest: usize,
 }
 
@@ -293,6 +306,7 @@ impl Tlds {
         let mut tlds = Tlds {
             generic: HashSet::new(),
             country: HashSet::new(),
+            shortest: usize::MAX,
             longest: 0,
         };
         let mut section = None;
@@ -308,7 +322,9 @@ impl Tlds {
                         .as_deref_mut()
                         .expect("tlds.txt names its section before its first domain");
                     set.insert(tld);
-                    tlds.longest = tlds.longest.max(tld.chars().count());
+                    let length = tld.chars().count();
+                    tlds.shortest = tlds.shortest.min(length);
+                    tlds.longest = tlds.longest.max(length);
                 }
             }
         }
@@ -320,9 +336,11 @@ impl Tlds {
 /// else a country code, else punycode (`xn--` and letters, digits, `-`). Of the generic (and of
 /// the country) ones that match, the longest wins (its list puts a longer one before its
 /// prefixes), and none may run on into an ASCII letter or digit, `@`, `+` or `-`.
-fn tld_end(s: &[char], q: usize) -> Option<usize> {
+///
+/// `key` is scratch space, kept by the caller to spare an allocation per call.
+fn tld_end(s: &[char], q: usize, key: &mut String) -> Option<usize> {
     let tlds = &*TLDS;
-    let mut key = String::new();
+    key.clear();
     let (mut generic, mut country) = (None, None);
     for (n, &c) in s.get(q..)?.iter().take(tlds.longest).enumerate() {
         if !is_domain_char(c) {
@@ -333,7 +351,7 @@ fn tld_end(s: &[char], q: usize) -> Option<usize> {
         let runs_on = s
             .get(end)
             .is_some_and(|&next| next.is_ascii_alphanumeric() || matches!(next, '@' | '+' | '-'));
-        if runs_on {
+        if runs_on || n + 1 < tlds.shortest {
             continue;
         }
         if tlds.generic.contains(key.as_str()) {
@@ -368,7 +386,7 @@ fn punycode_end(s: &[char], q: usize) -> Option<usize> {
 /// ASCII punctuation that cannot be part of a domain label (twitter-text's `punct`; `"` and
 /// the backtick are not in it).
 fn is_punct(c: char) -> bool {
-    "!'#%&()*+,\\-./:;<=>?@[]^_{|}~$".contains(c)
+    c.is_ascii_punctuation() && !matches!(c, '"' | '`')
 }
 
 fn is_space(c: char) -> bool {
@@ -413,21 +431,73 @@ fn is_cyrillic(c: char) -> bool {
 
 fn is_path_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
-        || "!*';:=+,.$/%#[]-\u{2013}_~@|&".contains(c)
+        || matches!(
+            c,
+            '!' | '*'
+                | '\''
+                | ';'
+                | ':'
+                | '='
+                | '+'
+                | ','
+                | '.'
+                | '$'
+                | '/'
+                | '%'
+                | '#'
+                | '['
+                | ']'
+                | '-'
+                | '\u{2013}'
+                | '_'
+                | '~'
+                | '@'
+                | '|'
+                | '&'
+        )
         || is_cyrillic(c)
         || is_latin_accent(c)
 }
 
 fn is_path_ending_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "+-=_#/".contains(c) || is_cyrillic(c) || is_latin_accent(c)
+    c.is_ascii_alphanumeric()
+        || matches!(c, '+' | '-' | '=' | '_' | '#' | '/')
+        || is_cyrillic(c)
+        || is_latin_accent(c)
 }
 
 fn is_query_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!?*'@();:&=+$/%#[]-_.,~|".contains(c)
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '!' | '?'
+                | '*'
+                | '\''
+                | '@'
+                | '('
+                | ')'
+                | ';'
+                | ':'
+                | '&'
+                | '='
+                | '+'
+                | '$'
+                | '/'
+                | '%'
+                | '#'
+                | '['
+                | ']'
+                | '-'
+                | '_'
+                | '.'
+                | ','
+                | '~'
+                | '|'
+        )
 }
 
 fn is_query_ending_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_&=#/".contains(c)
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '&' | '=' | '#' | '/')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,6 +518,7 @@ const NONE: usize = usize::MAX;
 /// domain right after the dot (if the label starting here holds no `_`).
 fn label_chain_ends(s: &[char], label: fn(char) -> bool, edge: fn(char) -> bool) -> Vec<usize> {
     let mut ends = vec![NONE; s.len()];
+    let mut key = String::new();
     // The run of label characters the pass is in: what follows its dot, and whether the part
     // of it right of the current position holds a `_`.
     let mut continued = None;
@@ -465,7 +536,7 @@ fn label_chain_ends(s: &[char], label: fn(char) -> bool, edge: fn(char) -> bool)
             (continued, tld) = if dotted {
                 let after_dot = p + 2;
                 let more = ends.get(after_dot).copied().filter(|&end| end != NONE);
-                (more, tld_end(s, after_dot))
+                (more, tld_end(s, after_dot, &mut key))
             } else {
                 (None, None)
             };
