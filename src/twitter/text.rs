@@ -20,7 +20,7 @@
 //! Counting is linear in the text: every position is looked at a bounded number of times. The
 //! URL rules are regular expressions in twitter-text, whose backtracking rescans every following
 //! domain label from each possible start; here one right-to-left pass first records, for every
-//! position, where the longest domain starting there ends ([`label_chain_ends`]), and the scan
+//! position, where the longest domain starting there ends (`label_chain_ends`), and the scan
 //! for URLs then reads that table.
 //!
 //! A text longer than [`MAX_FITTING_BYTES`] cannot fit any post, whatever it holds: callers stop
@@ -96,7 +96,7 @@ const MAX_TAGS: usize = 5;
 const MAX_EMOJI_CHARS: usize = MAX_ZWJ_ELEMENTS * (1 + 1 + MAX_TAGS + 1) + (MAX_ZWJ_ELEMENTS - 1);
 
 /// The most code points an NFC-normalised text that fits a post can have. A URL weighs 23 for at
-/// most 4,096 code points, an emoji 2 for at most [`MAX_EMOJI_CHARS`], anything else at least 1
+/// most 4,096 code points, an emoji 2 for at most 35 (`MAX_EMOJI_CHARS`), anything else at least 1
 /// per code point: no part spans more than 4,096/23 code points per unit of weight, so a text of
 /// weight 280 spans at most 280 × 4,096 / 23 = 49,864.
 pub const MAX_FITTING_CHARS: usize = MAX_WEIGHTED_LENGTH * MAX_URL_LENGTH / TRANSFORMED_URL_LENGTH;
@@ -109,7 +109,7 @@ const _: () = assert!(MAX_EMOJI_CHARS * TRANSFORMED_URL_LENGTH < MAX_URL_LENGTH 
 const MAX_DECOMPOSITION: usize = 4;
 
 /// The most bytes of UTF-8 a text that fits a post can have before normalisation: up to
-/// [`MAX_DECOMPOSITION`] code points compose into each of the [`MAX_FITTING_CHARS`], and a code
+/// 4 code points (`MAX_DECOMPOSITION`) compose into each of the [`MAX_FITTING_CHARS`], and a code
 /// point takes at most 4 bytes. A longer text cannot fit, whatever it holds (779 KiB).
 pub const MAX_FITTING_BYTES: usize = MAX_FITTING_CHARS * MAX_DECOMPOSITION * 4;
 
