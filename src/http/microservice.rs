@@ -351,9 +351,7 @@ async fn plugin_run(
     if !missing.is_empty() {
         return Err(ApiError::RequestValidation(missing));
     }
-    Ok(Json(
-        microservice::send_tweet(&state.x, &body["init"], &body["context"], &body["params"]).await,
-    ))
+    Ok(Json(microservice::send_tweet(&state.x, body).await))
 }
 
 /// A JSON object body, or FastAPI's 422 shape for anything else.
