@@ -184,13 +184,16 @@ where
         });
         response.headers_mut().entry(VARY).or_insert(CORS_VARY);
         let latency_ms = this.started.elapsed().as_micros() as f64 / 1000.0;
+        // The text values as `Display` (`%`): `Debug` would quote and escape them character by
+        // character, the costliest part of the line (BENCHMARKS.md), and they are plain ASCII
+        // by where they come from: HTTP method tokens, our own route templates, request ids
+        // checked by `drop_unsafe_request_id` or made by us. The JSON format escapes anyway.
         tracing::info!(
-            method = this.method.as_str(),
-            route = this.route.unwrap_or("(no route)"),
+            method = %this.method,
+            route = %this.route.unwrap_or("(no route)"),
             status = response.status().as_u16(),
             latency_ms,
-            // Checked by `drop_unsafe_request_id` or made by us: plain ASCII.
-            request_id = this
+            request_id = %this
                 .request_id
                 .as_ref()
                 .and_then(|id| id.to_str().ok())
