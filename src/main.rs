@@ -94,6 +94,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     );
     tracardi_twitter::log_key_source(&key_source);
     tracardi_twitter::warn_if_secret_is_short(&config);
+    if let Some(path) = &config.port_file {
+        // A file left by an earlier run names a port that is not ours.
+        let _ = std::fs::remove_file(path);
+    }
     let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -103,8 +107,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
             ));
         }
     };
+    // The address the system gave: with port 0 in LISTEN_ADDR, the port it picked.
+    let listening_on = listener.local_addr().unwrap_or(config.listen_addr);
     tracing::info!(
-        listen_addr = %config.listen_addr,
+        listen_addr = %listening_on,
         data_dir = %config.data_dir.display(),
         twitter_api_url = %config.twitter.api_url,
         validate_timeout_ms = config.twitter.timeout.as_millis() as u64,

@@ -306,7 +306,8 @@ mod tests {
 
     fn vectors() -> Vec<Vector> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/oauth1.json");
-        let text = std::fs::read_to_string(path).expect("tests/vectors/oauth1.json in the repository");
+        let text =
+            std::fs::read_to_string(path).expect("tests/vectors/oauth1.json in the repository");
         serde_json::from_str::<VectorFile>(&text).unwrap().vectors
     }
 
