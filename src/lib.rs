@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod callback;
+pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod delivery;

@@ -104,13 +104,13 @@ async fn validate_takes_the_keys_from_flags_and_prints_json() {
         "--json",
         "--twitter-api-url",
         &fake.url,
-        "--api-key",
+        "--x-api-key",
         &keys.api_key,
-        "--api-secret",
+        "--x-api-secret",
         &keys.api_secret,
-        "--access-token",
+        "--x-access-token",
         &keys.access_token,
-        "--access-token-secret",
+        "--x-access-token-secret",
         &keys.access_token_secret,
     ]))
     .await;
@@ -148,10 +148,70 @@ async fn validate_exits_2_without_all_four_keys() {
     let out = output(command).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("--access-token-secret"),
+        text(&out.stderr).contains("--x-access-token-secret"),
         "{}",
         text(&out.stderr)
     );
+}
+
+/// X's keys have flags of their own: the service's `--api-key` is not one of them, and the
+/// refusal points at the right one.
+#[tokio::test]
+async fn validate_names_x_s_keys_apart_from_the_service_s_api_key() {
+    let out = output(command(&["validate", "--api-key", "k"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--x-api-key"), "{stderr}");
+    let help = text(&output(command(&["validate", "--help"])).await.stdout);
+    for flag in [
+        "--x-api-key",
+        "--x-api-secret",
+        "--x-access-token",
+        "--x-access-token-secret",
+    ] {
+        assert!(help.contains(flag), "validate --help lacks {flag}:\n{help}");
+    }
+}
+
+/// `validate --json` prints what `POST /validate` answers, byte for byte as JSON, also when X
+/// cannot be reached (the problem with its `code`) and when a key is missing (the 422 body).
+#[tokio::test]
+async fn validate_json_is_what_post_validate_answers_in_every_case() {
+    let app = TestApp::spawn(&["--twitter-api-url", "http://127.0.0.1:9"]).await;
+    let keys = Keys::unique("clijson");
+    let four = serde_json::json!({
+        "api_key": keys.api_key,
+        "api_secret": keys.api_secret,
+        "access_token": keys.access_token,
+        "access_token_secret": keys.access_token_secret,
+    });
+
+    // X unreachable: 502 and its problem.
+    let answered = app.validate(&four).await;
+    assert_eq!(answered.status(), 502);
+    let answered: serde_json::Value = answered.json().await.unwrap();
+    let mut cli = validate("http://127.0.0.1:9", &keys);
+    cli.arg("--json");
+    let out = output(cli).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(printed, answered);
+    assert_eq!(printed["code"], "x_unreachable");
+
+    // A key missing: 422 and the form errors.
+    let mut three = four.clone();
+    three.as_object_mut().unwrap().remove("access_token_secret");
+    let answered = app.validate(&three).await;
+    assert_eq!(answered.status(), 422);
+    let answered: serde_json::Value = answered.json().await.unwrap();
+    let mut cli = validate("http://127.0.0.1:9", &keys);
+    cli.arg("--json").env_remove("TWITTER_ACCESS_TOKEN_SECRET");
+    let out = output(cli).await;
+    assert_eq!(out.status.code(), Some(2));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(printed, answered);
 }
 
 #[tokio::test]
@@ -162,6 +222,27 @@ async fn healthcheck_exits_0_for_a_running_service_and_1_otherwise() {
     let out = output(command(&["healthcheck", &FakeX::refusing_url()])).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unhealthy"));
+}
+
+/// `healthcheck 127.0.0.1:20000` (no scheme) works; without an address it follows LISTEN_ADDR,
+/// as the image's HEALTHCHECK does; an address it cannot use gets what to type.
+#[tokio::test]
+async fn healthcheck_takes_an_address_or_follows_listen_addr() {
+    let app = TestApp::spawn(&[]).await;
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let out = output(command(&["healthcheck", &address])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let port = address.rsplit(':').next().unwrap();
+    let mut follows = command(&["healthcheck"]);
+    follows.env("LISTEN_ADDR", format!("0.0.0.0:{port}"));
+    let out = output(follows).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = output(command(&["healthcheck", "ftp://127.0.0.1:21"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("like 127.0.0.1:20000"), "{stderr}");
 }
 
 #[tokio::test]
