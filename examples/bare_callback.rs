@@ -6,12 +6,10 @@
 //! `cargo run --release --example bare_callback -- 20912` listens on 127.0.0.1:20912.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tracardi_twitter::callback::{Redirect, recorded_page};
-use tracardi_twitter::http::callback::protect;
+use tracardi_twitter::callback::Redirect;
+use tracardi_twitter::http::pages;
 
 #[tokio::main]
 async fn main() {
@@ -21,18 +19,19 @@ async fn main() {
         .unwrap_or(20912);
     let redirect = Redirect::parse(Some("oauth_token=t&oauth_verifier=v"))
         .expect("an OAuth 1.0a approval is recognised");
-    let body = Bytes::from(recorded_page(&redirect));
+    let (parts, body) = pages::recorded(&redirect).into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("the page is in memory");
+    let headers = parts.headers;
     let app = Router::new().route(
         "/callback",
         get(move || {
-            let body = body.clone();
+            let (headers, body) = (headers.clone(), body.clone());
             async move {
                 let mut response: Response = body.into_response();
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                protect(response)
+                *response.headers_mut() = headers;
+                response
             }
         }),
     );

@@ -6,24 +6,29 @@
 //! rule keeps tokens that Tracardi already stores valid when this service replaces the Python one.
 
 use crate::error::ApiError;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use md5::{Digest, Md5};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 const SALT: &str = "-lsd93ufifmdk934mI79wsu";
-/// `{"alg":"HS256","typ":"JWT"}`, in PyJWT's key order and compact form.
-const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// The token's claims: only `payload`, and no `exp` (Tracardi's tokens never expire).
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    payload: String,
+}
 
 /// What a caller must present: derived once from API_KEY and SECRET.
 #[derive(Clone)]
 pub struct Authenticator {
     api_key: SecretString,
-    secret: SecretString,
     token: SecretString,
+    /// `md5hex(API_KEY + SECRET + salt)`, the claim every good token carries.
+    claim: SecretString,
+    decoding_key: DecodingKey,
+    validation: Validation,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -35,10 +40,18 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     pub fn new(api_key: SecretString, secret: SecretString) -> Self {
         let token = issue_token(api_key.expose_secret(), secret.expose_secret()).into();
+        let claim = claim_for(api_key.expose_secret(), secret.expose_secret()).into();
+        // HS256 only (an `alg: none` or RS256 token is refused), and no claim required but
+        // `payload`: Tracardi's tokens have no `exp`.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
         Self {
             api_key,
-            secret,
             token,
+            claim,
+            decoding_key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+            validation,
         }
     }
 
@@ -76,42 +89,19 @@ impl Authenticator {
     }
 
     /// A token is good when its HS256 signature verifies with SECRET and its claim matches the
-    /// configured API key. Any JWT that PyJWT would issue for the same claim verifies, whatever
-    /// its header's key order.
+    /// configured API key: the tokens this service issues and the ones Tracardi's Python server
+    /// issued (PyJWT writes the header's keys in another order) alike.
     fn verify_token(&self, token: &str) -> bool {
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return false;
-        };
-        let Ok(header_json) = URL_SAFE_NO_PAD.decode(header) else {
-            return false;
-        };
-        let alg_is_hs256 = serde_json::from_slice::<serde_json::Value>(&header_json)
-            .ok()
-            .and_then(|h| h.get("alg").and_then(|a| a.as_str()).map(|a| a == "HS256"))
-            .unwrap_or(false);
-        if !alg_is_hs256 {
-            return false;
-        }
-        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
-            return false;
-        };
-        let mut mac = hmac_sha256(self.secret.expose_secret());
-        mac.update(header.as_bytes());
-        mac.update(b".");
-        mac.update(payload.as_bytes());
-        if mac.verify_slice(&signature).is_err() {
-            return false;
-        }
-        let claim = URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
-            .and_then(|p| p.get("payload").and_then(|v| v.as_str()).map(str::to_owned));
-        let expected = claim_for(self.api_key.expose_secret(), self.secret.expose_secret());
-        claim.is_some_and(|c| bool::from(c.as_bytes().ct_eq(expected.as_bytes())))
+        jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation).is_ok_and(
+            |data| {
+                bool::from(
+                    data.claims
+                        .payload
+                        .as_bytes()
+                        .ct_eq(self.claim.expose_secret().as_bytes()),
+                )
+            },
+        )
     }
 }
 
@@ -125,18 +115,17 @@ pub fn claim_for(api_key: &str, secret: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The HS256 JWT `{"payload": claim}` signed with SECRET, byte for byte as PyJWT writes it.
+/// The HS256 JWT `{"payload": claim}` signed with SECRET.
 pub fn issue_token(api_key: &str, secret: &str) -> String {
-    let claims = serde_json::json!({ "payload": claim_for(api_key, secret) }).to_string();
-    let signing_input = format!("{HEADER_B64}.{}", URL_SAFE_NO_PAD.encode(claims));
-    let mut mac = hmac_sha256(secret);
-    mac.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{signing_input}.{signature}")
-}
-
-fn hmac_sha256(secret: &str) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length")
+    let claims = Claims {
+        payload: claim_for(api_key, secret),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("HS256 signs any claims with any key")
 }
 
 /// Extractor for protected endpoints: rejects the request with Tracardi's 403 unless it carries
@@ -167,6 +156,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     // tracardi-protocol.md §1.2, values from the Python server's README.
     const API_KEY: &str =
@@ -178,16 +169,29 @@ mod tests {
         Authenticator::new(API_KEY.into(), SECRET.into())
     }
 
+    /// The token of tracardi-protocol.md §1.2 (as Tracardi's Python server issued it, and as
+    /// this service did before it used jsonwebtoken) still verifies, and so does the one this
+    /// service issues now for the same keys: the same claim, signed with the same secret.
     #[test]
-    fn reproduces_the_tracardi_vector() {
+    fn accepts_the_tracardi_vector_and_its_own_token() {
         assert_eq!(
             claim_for(API_KEY, SECRET),
             "32748b299cea6c86ed873b65705040ee"
         );
-        assert_eq!(issue_token(API_KEY, SECRET), TOKEN);
+        let auth = authenticator();
+        assert!(auth.check_header(Some(&format!("Bearer {TOKEN}"))).is_ok());
+        let issued = auth.exchange(API_KEY).unwrap().expose_secret().to_owned();
+        assert_eq!(issued, issue_token(API_KEY, SECRET));
+        assert!(auth.check_header(Some(&format!("Bearer {issued}"))).is_ok());
+        let claims = |token: &str| {
+            let payload = token.split('.').nth(1).unwrap();
+            let json = URL_SAFE_NO_PAD.decode(payload).unwrap();
+            serde_json::from_slice::<serde_json::Value>(&json).unwrap()
+        };
+        assert_eq!(claims(&issued), claims(TOKEN));
         assert_eq!(
-            authenticator().exchange(API_KEY).unwrap().expose_secret(),
-            TOKEN
+            claims(&issued),
+            serde_json::json!({"payload": "32748b299cea6c86ed873b65705040ee"})
         );
     }
 

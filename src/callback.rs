@@ -1,7 +1,9 @@
-//! X's browser redirects to the Callback URI: recognising them, the events they become, and the
-//! page the browser gets. Pure functions; the handler in `http::callback` does the I/O.
+//! X's browser redirects to the Callback URI: recognising them, the events they become, and
+//! recording them ([`record`]) before the browser is answered.
 
-use crate::store::{Millis, NewEvent};
+use crate::connect::{Connect, ConnectError, Finished};
+use crate::delivery::DeliveryMonitor;
+use crate::store::{Appended, Millis, NewEvent, Outbox, StoreError, now_millis};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -161,6 +163,66 @@ impl Redirect {
     }
 }
 
+/// What became of a callback.
+#[derive(Debug)]
+pub enum Recorded {
+    /// A redirect stored for Tracardi (or stored before: a reload).
+    Stored(Redirect),
+    /// The end of a flow this service started: the account's event stored.
+    Finished(Finished),
+}
+
+/// Why a callback was not recorded; the browser is told nothing was.
+#[derive(Debug)]
+pub enum NotRecorded {
+    NotARedirect(NotARedirect),
+    /// A flow this service started could not be finished (its event is not stored either).
+    Connect(ConnectError),
+    /// A redirect for Tracardi could not be stored.
+    Store(StoreError),
+}
+
+/// Records the callback whose query is `query`, durably, before its browser is answered: the
+/// end of a flow this service started (exchanged with X, the account's event stored), or any
+/// other redirect of X's, stored as it is. The delivery worker is woken for the new event.
+pub async fn record(
+    query: Option<&str>,
+    connect: &Connect,
+    outbox: &dyn Outbox,
+    delivery: &DeliveryMonitor,
+) -> Result<Recorded, NotRecorded> {
+    let redirect = Redirect::parse(query).map_err(NotRecorded::NotARedirect)?;
+    if let Some(finished) = connect.finish(&redirect).await {
+        let finished = finished.map_err(NotRecorded::Connect)?;
+        let (event_id, event_type) = (finished.event.id.clone(), finished.event.event_type.clone());
+        if let Err(e) = outbox.append(finished.event.clone()).await {
+            tracing::error!(%event_id, error = %e, "connect event could not be stored");
+            return Err(NotRecorded::Connect(e.into()));
+        }
+        delivery.wake();
+        tracing::info!(%event_id, %event_type, "connect flow finished");
+        return Ok(Recorded::Finished(finished));
+    }
+    let event = redirect.to_event(now_millis());
+    let event_id = event.id.clone();
+    match outbox.append(event).await {
+        Ok(appended) => {
+            delivery.wake();
+            tracing::info!(
+                %event_id,
+                event_type = redirect.event_type(),
+                repeat = appended == Appended::AlreadyStored,
+                "callback recorded"
+            );
+            Ok(Recorded::Stored(redirect))
+        }
+        Err(e) => {
+            tracing::error!(%event_id, error = %e, "callback could not be stored");
+            Err(NotRecorded::Store(e))
+        }
+    }
+}
+
 /// A Tracardi `EventPayload` to store: `{"id", "type", "properties", "time": {"create"}}`.
 pub fn new_event(
     id: String,
@@ -170,7 +232,7 @@ pub fn new_event(
     session_id: Option<String>,
     now: Millis,
 ) -> NewEvent {
-    let created = chrono_like_iso8601(now);
+    let created = rfc3339(now);
     NewEvent {
         event: json!({"id": id, "type": event_type, "properties": properties, "time": {"create": created}}),
         id,
@@ -210,101 +272,9 @@ fn decode(text: &str) -> Result<String, NotARedirect> {
 }
 
 /// Unix milliseconds as RFC 3339 UTC (`2026-11-25T03:41:26.123Z`), which pydantic parses.
-pub fn chrono_like_iso8601(millis: Millis) -> String {
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A small self-contained page (no scripts, no external resources).
-pub fn page(title: &str, message: &str, detail: Option<&str>) -> String {
-    let detail = detail
-        .map(|d| format!("<p class=\"detail\">{}</p>", html_escape(d)))
-        .unwrap_or_default();
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;\
-         padding:0 1rem;color:#1f2937}}h1{{font-size:1.4rem}}.detail{{color:#6b7280}}</style></head>\
-         <body><h1>{title}</h1><p>{message}</p>{detail}</body></html>\n",
-        title = html_escape(title),
-        message = html_escape(message),
-    )
-}
-
-/// A page with one link (e.g. "Start again"); the link is a relative URL of this service.
-pub fn page_with_link(title: &str, message: &str, link_text: &str, href: &str) -> String {
-    let link = format!(
-        "<a href=\"{}\">{}</a>",
-        html_escape(href),
-        html_escape(link_text)
-    );
-    page(title, message, None).replace("</body>", &format!("<p>{link}</p></body>"))
-}
-
-/// The page for a connected account.
-pub fn connected_page(username: &str) -> String {
-    page(
-        "Twitter account connected",
-        &format!("Your Twitter account @{username} is connected. You can close this window."),
-        None,
-    )
-}
-
-/// The page for a recorded redirect.
-pub fn recorded_page(redirect: &Redirect) -> String {
-    match redirect.outcome {
-        Outcome::Granted => page(
-            "Twitter account connected",
-            "Your approval was received. You can close this window.",
-            None,
-        ),
-        Outcome::Denied => {
-            let reason = redirect
-                .params
-                .get("error_description")
-                .or_else(|| redirect.params.get("error"))
-                .map(|r| format!("Twitter said: {r}"));
-            page(
-                "Authorization refused",
-                "You refused the app access to your Twitter account; nothing was connected. You can close this window.",
-                reason.as_deref(),
-            )
-        }
-    }
+pub fn rfc3339(millis: Millis) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis.max(0) as u64);
+    humantime::format_rfc3339_millis(time).to_string()
 }
 
 #[cfg(test)]
@@ -428,22 +398,8 @@ mod tests {
     }
 
     #[test]
-    fn pages_escape_what_they_show() {
-        let r = Redirect::parse(Some(
-            "error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
-        ))
-        .unwrap();
-        let html = recorded_page(&r);
-        assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    }
-
-    #[test]
     fn iso8601() {
-        assert_eq!(chrono_like_iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            chrono_like_iso8601(951_782_400_123),
-            "2000-02-29T00:00:00.123Z"
-        );
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
     }
 }

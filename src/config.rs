@@ -615,23 +615,18 @@ fn check_api_key(key: &str) -> Result<(), ConfigError> {
 /// `10`, `10s`, `500ms`, `5m`: a duration. Zero is refused: it would disable what it times.
 pub fn parse_duration(setting: &'static str, text: &str) -> Result<Duration, ConfigError> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let bad = || {
+    // A bare number is seconds, as the settings have always read it; anything else is
+    // humantime's syntax (`500ms`, `10s`, `5m`, `1h 30m`).
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text),
+    }
+    .map_err(|_| {
         ConfigError::new(
             setting,
             format!("'{text}' is not a duration like 10s, 500ms or 5m"),
         )
-    };
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let duration = match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
-        _ => return Err(bad()),
-    };
+    })?;
     if duration.is_zero() {
         return Err(ConfigError::new(setting, "must be greater than zero"));
     }
@@ -735,7 +730,11 @@ mod tests {
             Duration::from_millis(250)
         );
         assert_eq!(parse_duration("X", "5m").unwrap(), Duration::from_secs(300));
-        for bad in ["", "ten", "10h", "-1", "0"] {
+        assert_eq!(
+            parse_duration("X", "1h 30m").unwrap(),
+            Duration::from_secs(5400)
+        );
+        for bad in ["", "ten", "10 parsecs", "-1", "0", "0ms"] {
             let err = parse_duration("VALIDATE_TIMEOUT", bad).unwrap_err();
             assert!(err.to_string().starts_with("VALIDATE_TIMEOUT: "), "{err}");
         }

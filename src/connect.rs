@@ -300,20 +300,18 @@ impl Connect {
                 self.expires(),
             )
             .await?;
-        let query = [
-            ("response_type", "code"),
-            ("client_id", client.client_id.expose_secret()),
-            ("redirect_uri", callback.as_str()),
-            ("scope", client.scopes.as_str()),
-            ("state", state.as_str()),
-            ("code_challenge", &pkce_challenge(&verifier)),
-            ("code_challenge_method", "S256"),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{k}={}", oauth1::encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-        Ok(format!("{}?{query}", client.authorize_url))
+        // As the `oauth2` crate builds it: url's form encoding of each pair (a space is `+`).
+        let mut url = url::Url::parse(&client.authorize_url)
+            .expect("TWITTER_OAUTH2_AUTHORIZE_URL was checked at start");
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client.client_id.expose_secret())
+            .append_pair("redirect_uri", &callback)
+            .append_pair("scope", &client.scopes)
+            .append_pair("state", &state)
+            .append_pair("code_challenge", &pkce_challenge(&verifier))
+            .append_pair("code_challenge_method", "S256");
+        Ok(url.into())
     }
 
     /// An unguessable state that carries its own MAC: `{nonce}.{mac}`.
@@ -600,6 +598,7 @@ mod tests {
     }
 
     fn connect(allow: &[&str]) -> Connect {
+        crate::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::sqlite::SqliteOutbox::open(dir.path()).unwrap();
         let config = ConnectConfig {

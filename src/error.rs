@@ -187,6 +187,58 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A connect flow that cannot go on is a page for the visitor (the words in `http::pages`);
+/// the status, and what the operator's log says, are decided here.
+impl IntoResponse for crate::connect::ConnectError {
+    fn into_response(self) -> Response {
+        use crate::connect::ConnectError;
+        let status = match &self {
+            ConnectError::NotConfigured { flow, missing } => {
+                tracing::warn!(
+                    flow,
+                    "a visitor asked for a connect flow that is not configured: set {missing}"
+                );
+                StatusCode::NOT_FOUND
+            }
+            ConnectError::BadRequest(_) | ConnectError::Stale { .. } | ConnectError::Forged => {
+                StatusCode::BAD_REQUEST
+            }
+            ConnectError::Upstream {
+                cause,
+                gateway_timeout,
+            } => {
+                tracing::error!(cause = %cause, "a connect flow failed at X");
+                if *gateway_timeout {
+                    StatusCode::GATEWAY_TIMEOUT
+                } else {
+                    StatusCode::BAD_GATEWAY
+                }
+            }
+            ConnectError::Store(cause) => {
+                tracing::error!(cause = %cause, "a connect flow could not use the store");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ConnectError::Busy => {
+                tracing::warn!(
+                    "MAX_PENDING_AUTHORIZATIONS connect flows are waiting for their visitors; \
+                     new ones are refused until some finish or expire (AUTHORIZE_TTL)"
+                );
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        let mut response = crate::http::pages::connect_error(&self).answer(status);
+        if matches!(self, ConnectError::Busy) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_BUSY_AFTER));
+        }
+        response
+    }
+}
+
+/// When a refused connect flow (`ConnectError::Busy`) is worth trying again, in seconds.
+const RETRY_BUSY_AFTER: u32 = 60;
+
 /// A body axum could not read: too large, or cut off.
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {

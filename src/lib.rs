@@ -30,19 +30,23 @@ use std::time::Duration;
 pub use http::{openapi, router};
 
 /// Builds the shared state from a checked configuration, opening the event store.
+/// The process's TLS provider must be installed first ([`install_crypto_provider`]).
 pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
-    install_crypto_provider();
-    let client = twitter::client::XClient::new(&config.twitter);
     let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
         .map_err(|e| format!("DATA_DIR: {e}"))?;
-    let outbox: Arc<dyn store::Outbox> = Arc::new(outbox);
+    Ok(app_state_with(config, Arc::new(outbox)))
+}
+
+/// Builds the shared state around an event store that is already open (any backend).
+pub fn app_state_with(config: &Config, outbox: Arc<dyn store::Outbox>) -> http::AppState {
+    let client = twitter::client::XClient::new(&config.twitter);
     let connect = connect::Connect::new(
         client.clone(),
         outbox.clone(),
         config.connect.clone(),
         &config.secret,
     );
-    Ok(http::AppState::new(http::Shared {
+    http::AppState::new(http::Shared {
         connect: Arc::new(connect),
         auth: auth::Authenticator::new(config.api_key.clone(), config.secret.clone()),
         validator: Arc::new(validation::Validator::new(
@@ -61,7 +65,7 @@ pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
             config.limits.trusted_proxies.clone(),
         ),
         plugin_body_limit: config.limits.plugin_body_limit,
-    }))
+    })
 }
 
 /// How long in-flight deliveries may take to finish after the server stopped.
@@ -81,6 +85,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let state = app_state(&config)?;
+    run_with(config, state, listener, shutdown).await
+}
+
+/// [`run`] with shared state built by the caller (e.g. around another event store).
+pub async fn run_with(
+    config: Config,
+    state: http::AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
     // Written once the service can answer: a reader of the file may connect at once.
     if let Some(path) = &config.port_file {
         let port = listener.local_addr()?.port();
@@ -88,9 +102,14 @@ pub async fn run(
             .map_err(|e| format!("PORT_FILE: cannot write {}: {e}", path.display()))?;
     }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    // Supervised: a worker that panics or ends is started again.
     let worker = config.delivery.clone().map(|delivery| {
-        let worker = delivery::Worker::new(state.outbox.clone(), delivery, state.delivery.clone());
-        tokio::spawn(worker.run(worker_stopped))
+        tokio::spawn(delivery::supervise(
+            state.outbox.clone(),
+            delivery,
+            state.delivery.clone(),
+            worker_stopped,
+        ))
     });
     if worker.is_none() {
         tracing::warn!("TRACARDI_API_URL is not set: callbacks are stored and wait until it is");
@@ -169,7 +188,8 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: no new requests, finishing those in flight");
 }
 
-/// TLS for calls to X uses rustls with ring (no OpenSSL). Safe to call more than once.
+/// TLS for calls to X and Tracardi uses rustls with ring (no OpenSSL): installed once at
+/// start-up, before any HTTP client is built. Safe to call more than once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

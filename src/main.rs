@@ -78,6 +78,8 @@ struct ValidateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Once, before any HTTP client is built: every command may call X or this service.
+    tracardi_twitter::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
     match cli.command {
         None | Some(Command::Serve) => runtime.block_on(serve(cli.serve)),
@@ -176,7 +178,6 @@ async fn validate(args: ValidateArgs) -> ExitCode {
             );
         }
     };
-    tracardi_twitter::install_crypto_provider();
     let client = tracardi_twitter::twitter::client::XClient::new(&twitter);
     let validator = Validator::new(client, std::time::Duration::from_secs(1));
     match validator.validate(parsed, true).await {
@@ -257,7 +258,6 @@ async fn healthcheck(address: &str) -> ExitCode {
         Ok(url) => url,
         Err(what_to_type) => return fail(format_args!("healthcheck: {what_to_type}")),
     };
-    tracardi_twitter::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()

@@ -1,14 +1,14 @@
 //! `GET /authorize`: starts a "Connect Twitter" flow and sends the visitor to X.
 
 use super::AppState;
-use super::callback::{html, protect};
+use super::pages;
 use super::rate_limit::PublicCaller;
 use super::schemas::{FlowName, TracardiId};
-use crate::callback::{Flow, page, page_with_link};
-use crate::connect::{ConnectError, Visitor};
+use crate::callback::Flow;
+use crate::connect::Visitor;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -58,24 +58,12 @@ async fn authorize(
     query: Result<Query<AuthorizeQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
-        return html(
-            StatusCode::BAD_REQUEST,
-            page("Cannot connect", "The address is malformed.", None),
-        );
+        return pages::cannot_connect("The address is malformed.");
     };
     let flow = match query.flow.as_deref() {
         Some("oauth1") => Flow::OAuth1,
         Some("oauth2") => Flow::OAuth2,
-        _ => {
-            return html(
-                StatusCode::BAD_REQUEST,
-                page(
-                    "Cannot connect",
-                    "The address must say flow=oauth1 or flow=oauth2.",
-                    None,
-                ),
-            );
-        }
+        _ => return pages::cannot_connect("The address must say flow=oauth1 or flow=oauth2."),
     };
     let visitor = Visitor {
         profile_id: query.profile_id.filter(|v| !v.is_empty()),
@@ -85,106 +73,8 @@ async fn authorize(
     match state.connect.start(flow, visitor).await {
         Ok(url) => {
             tracing::info!(flow = flow.as_str(), "authorization started");
-            let mut response = StatusCode::FOUND.into_response();
-            if let Ok(location) = HeaderValue::from_str(&url) {
-                response.headers_mut().insert(header::LOCATION, location);
-            }
-            protect(response)
+            pages::redirect(StatusCode::FOUND, &url)
         }
-        Err(e) => connect_error_page(e),
+        Err(e) => e.into_response(),
     }
 }
-
-/// The page a visitor sees when a connect flow cannot go on; the operator's log says why.
-pub fn connect_error_page(error: ConnectError) -> Response {
-    match error {
-        ConnectError::NotConfigured { flow, missing } => {
-            tracing::warn!(
-                flow,
-                "a visitor asked for a connect flow that is not configured: set {missing}"
-            );
-            html(
-                StatusCode::NOT_FOUND,
-                page(
-                    "Connecting Twitter is not set up",
-                    &format!(
-                        "This service does not run the {flow} flow yet: its operator must set {missing}."
-                    ),
-                    None,
-                ),
-            )
-        }
-        ConnectError::BadRequest(message) => html(
-            StatusCode::BAD_REQUEST,
-            page("Cannot connect", &message, None),
-        ),
-        ConnectError::Stale { restart } => html(
-            StatusCode::BAD_REQUEST,
-            page_with_link(
-                "This link has expired",
-                "This Twitter sign-in has expired or was already used, so nothing was connected.",
-                "Start again",
-                &restart,
-            ),
-        ),
-        ConnectError::Forged => html(
-            StatusCode::BAD_REQUEST,
-            page(
-                "Cannot connect",
-                "This answer from Twitter does not belong to a sign-in started here, so nothing was connected.",
-                None,
-            ),
-        ),
-        ConnectError::Upstream {
-            cause,
-            gateway_timeout,
-        } => {
-            tracing::error!(cause = %cause, "a connect flow failed at X");
-            let status = if gateway_timeout {
-                StatusCode::GATEWAY_TIMEOUT
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            html(
-                status,
-                page(
-                    "Twitter did not confirm the connection",
-                    "Nothing was connected. Please try again later; if it keeps failing, tell the site's team.",
-                    None,
-                ),
-            )
-        }
-        ConnectError::Store(cause) => {
-            tracing::error!(cause = %cause, "a connect flow could not use the store");
-            html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page(
-                    "Please try again",
-                    "The connection could not be recorded just now. Please start again in a moment.",
-                    None,
-                ),
-            )
-        }
-        ConnectError::Busy => {
-            tracing::warn!(
-                "MAX_PENDING_AUTHORIZATIONS connect flows are waiting for their visitors; \
-                 new ones are refused until some finish or expire (AUTHORIZE_TTL)"
-            );
-            let mut response = html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page(
-                    "Please try again in a few minutes",
-                    "Too many people are connecting Twitter right now. Please start again in a few minutes.",
-                    None,
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, RETRY_BUSY_AFTER.into());
-            response
-        }
-    }
-}
-
-/// When a refused start (`ConnectError::Busy`) is worth trying again, in seconds.
-const RETRY_BUSY_AFTER: u32 = 60;

@@ -7,6 +7,7 @@ pub mod callback;
 pub mod microservice;
 pub mod ops;
 pub mod outbox;
+pub mod pages;
 pub mod rate_limit;
 pub mod resource;
 pub mod schemas;

@@ -1,7 +1,8 @@
 //! Operations: liveness, readiness and the OpenAPI specification.
 
 use super::AppState;
-use crate::delivery::DeliveryStatus;
+use crate::delivery::{DeliveryStatus, WorkerState};
+use crate::store::{StoreHealth, StoreState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -36,40 +37,65 @@ async fn health() -> Json<Health> {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// True when callbacks can be stored. Delivery trouble does not make the service unready:
-    /// callbacks are still taken and kept; `delivery` shows the trouble.
+    /// True when nothing blocks the service: callbacks can be stored and, when delivery is
+    /// configured, the delivery worker runs. Trouble at Tracardi's end does not make the service
+    /// unready: callbacks are still taken and kept; `delivery` shows the trouble.
     pub ready: bool,
-    /// `ok`, or why the event store cannot be used.
-    pub store: String,
+    /// What blocks the service, each in a sentence saying what is wrong; empty when ready.
+    pub problems: Vec<String>,
+    pub store: StoreHealth,
     pub delivery: DeliveryStatus,
 }
 
-/// Readiness: the event store works; and how delivery to Tracardi fares.
+/// What blocks the service, from the store's and the worker's own accounts. Pure.
+pub fn problems(store: &StoreHealth, delivery: &DeliveryStatus) -> Vec<String> {
+    let mut problems = Vec::new();
+    let why = || store.problem.as_deref().unwrap_or("unknown");
+    match store.state {
+        StoreState::Ok => {}
+        StoreState::NotWritable => problems.push(format!(
+            "the event store cannot write ({}): callbacks are refused until it can; free space in DATA_DIR",
+            why()
+        )),
+        StoreState::NewerSchema | StoreState::Closed => problems.push(why().to_owned()),
+    }
+    match delivery.worker {
+        WorkerState::Running | WorkerState::NotConfigured => {}
+        WorkerState::Stopped => problems.push("the delivery worker is not running".to_owned()),
+        WorkerState::Restarting => problems.push(
+            "the delivery worker is not running: it stopped and is being started again (see the log)"
+                .to_owned(),
+        ),
+    }
+    problems
+}
+
+/// Readiness: nothing blocks the service; and how delivery to Tracardi fares.
+// It reads what the store and the worker keep up to date, and runs no query: probes never wait
+// behind callbacks, nor delay them.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "The event store cannot be used", body = Readiness)
+        (status = 503, description = "Something blocks the service: see `problems`", body = Readiness)
     ))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let store = state.outbox.health();
     let delivery = state.delivery.status();
-    match state.outbox.counts().await {
-        Ok(_) => (
-            StatusCode::OK,
-            Json(Readiness {
-                ready: true,
-                store: "ok".into(),
-                delivery,
-            }),
-        ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Readiness {
-                ready: false,
-                store: e.to_string(),
-                delivery,
-            }),
-        ),
-    }
+    let problems = problems(&store, &delivery);
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            ready: problems.is_empty(),
+            problems,
+            store,
+            delivery,
+        }),
+    )
 }
 
 /// The OpenAPI specification of this service, generated from its code.

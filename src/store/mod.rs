@@ -76,6 +76,38 @@ pub enum Taken {
     Unknown,
 }
 
+/// What stops the store from doing its job, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreState {
+    Ok,
+    /// The last write failed (e.g. the disk is full); callbacks get 503 until a write succeeds.
+    /// The store tries a small write every few seconds to notice when it can write again.
+    NotWritable,
+    /// A newer version of this service changed the file's schema while this one runs.
+    NewerSchema,
+    /// The store stopped (its writer thread ended): restart the service.
+    Closed,
+}
+
+/// The store's own account of its health, kept up to date as it works: reading it costs no
+/// query, so readiness probes do not queue behind callbacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StoreHealth {
+    pub state: StoreState,
+    /// Why the state is not `ok` (e.g. "database or disk is full"); never a file path.
+    pub problem: Option<String>,
+}
+
+impl StoreHealth {
+    pub fn ok() -> Self {
+        Self {
+            state: StoreState::Ok,
+            problem: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the event store failed: {0}")]
@@ -87,12 +119,17 @@ pub enum StoreError {
 /// What every backend provides.
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync + std::fmt::Debug {
+    /// The store's health as last seen; cheap (no I/O).
+    fn health(&self) -> StoreHealth;
+
     /// Records an event durably (on disk, fsync'd) before returning. A second write of the same
     /// id changes nothing and says so.
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError>;
 
     /// Claims up to `limit` pending events due at `now`, oldest first, for `lease_ms`. A claimed
-    /// event that is neither delivered nor rescheduled before its lease ends is due again.
+    /// event that is neither delivered nor rescheduled before its lease ends is due again. An
+    /// event that cannot be read back (e.g. its JSON was damaged) becomes dead, with the reason,
+    /// in the same claim; the others are claimed as usual.
     async fn claim_due(
         &self,
         now: Millis,
@@ -129,6 +166,7 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// When the next pending event is due.
     async fn next_due(&self) -> Result<Option<Millis>, StoreError>;
 
+    /// Counts events by state. It scans the events: for operators, not for readiness probes.
     async fn counts(&self) -> Result<OutboxCounts, StoreError>;
 
     /// Forgets delivered events created before `before` (they were kept to spot late repeats),

@@ -1,14 +1,26 @@
 //! The embedded outbox: one SQLite file in DATA_DIR, WAL journal, `synchronous=FULL`.
 //!
 //! One writer thread owns the connection. Requests queue on a channel; the thread takes every
-//! request waiting, runs them in one transaction and commits once, so concurrent callbacks
-//! share one fsync (group commit) instead of paying one each. Nobody is answered before the
-//! commit that holds their change is on disk.
+//! request waiting, runs each under its own savepoint inside one transaction and commits once,
+//! so concurrent callbacks share one fsync (group commit) instead of paying one each, and a
+//! request that fails half-way leaves nothing behind while its neighbours commit. Nobody is
+//! answered before the commit that holds their change is on disk.
+//!
+//! The writer keeps the store's [`StoreHealth`] as it goes (a failed write makes it not
+//! writable until a write succeeds) and, every [`StoreOptions::maintenance_every`], checks the
+//! schema version, tries a small write while the last one failed, and truncates the WAL so that
+//! the space a burst took goes back to the disk. Counts for operators are read on a second,
+//! read-only connection: they neither wait behind callbacks nor delay them.
 
-use super::{Appended, Millis, NewEvent, Outbox, OutboxCounts, StoreError, StoredEvent, Taken};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use super::{
+    Appended, Millis, NewEvent, Outbox, OutboxCounts, StoreError, StoreHealth, StoreState,
+    StoredEvent, Taken, now_millis,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The file name inside DATA_DIR.
@@ -17,10 +29,19 @@ pub const FILE_NAME: &str = "outbox.sqlite3";
 /// At most this many requests share one transaction.
 const MAX_GROUP: usize = 512;
 
-/// Schema versions, applied in order; `PRAGMA user_version` records how far a file got.
+/// How long a statement waits for a lock held by another connection (e.g. `sqlite3` run by hand).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// When the WAL is reset after a checkpoint, it is cut back to this size: a burst does not keep
+/// its space forever.
+const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how far a file got. Each is
+/// written to be run again safely (`IF NOT EXISTS`): a table missing from a file that claims it
+/// is created again at start.
 const MIGRATIONS: &[&str] = &[
     // 1: the outbox.
-    "CREATE TABLE events (
+    "CREATE TABLE IF NOT EXISTS events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
         event_type TEXT NOT NULL,
@@ -35,16 +56,44 @@ const MIGRATIONS: &[&str] = &[
         lease_until_ms INTEGER,
         last_error TEXT
     );
-    CREATE INDEX events_due ON events (state, due_ms, seq);",
+    CREATE INDEX IF NOT EXISTS events_due ON events (state, due_ms, seq);",
     // 2: started "Connect Twitter" authorizations, and what is left of used ones.
-    "CREATE TABLE pending_authorizations (
+    "CREATE TABLE IF NOT EXISTS pending_authorizations (
         key TEXT PRIMARY KEY,
         context_json TEXT NOT NULL,
         secret TEXT,
         expires_ms INTEGER NOT NULL,
         used INTEGER NOT NULL DEFAULT 0
     );",
+    // 3: one row, rewritten to find out whether the store can write again after a write failed
+    // (a full disk) while nothing else is written.
+    "CREATE TABLE IF NOT EXISTS write_probe (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        written_ms INTEGER NOT NULL
+    );",
 ];
+
+/// The tables the migrations create.
+const TABLES: &[&str] = &["events", "pending_authorizations", "write_probe"];
+
+/// The schema version this build writes.
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How the store looks after itself.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How often the writer checks the schema version, tries a write while writes fail, and
+    /// truncates the WAL.
+    pub maintenance_every: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            maintenance_every: Duration::from_secs(5),
+        }
+    }
+}
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -63,36 +112,109 @@ enum Command {
     PullForward(Millis, Reply<u64>),
     RequeueDead(Millis, Reply<u64>),
     NextDue(Reply<Option<Millis>>),
-    Counts(Reply<OutboxCounts>),
     Prune(Millis, Reply<u64>),
     PutPending(String, String, SecretString, Millis, Reply<()>),
     TakePending(String, Millis, Reply<Taken>),
     LiveAuthorizations(Millis, Reply<u64>),
 }
 
+/// What the writer thread receives.
+// Nearly every message is a request: boxing them to shrink the rare clock tick would cost an
+// allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Request(Command),
+    /// Time to look after the store (sent by the maintenance clock).
+    Maintain,
+    /// Tests reach the writer's connection (e.g. to make its disk "full").
+    #[cfg(test)]
+    Test(Box<dyn FnOnce(&Connection) + Send>, Reply<()>),
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteOutbox {
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<Message>,
+    /// Read-only: counts for operators.
+    reader: Arc<Mutex<Connection>>,
+    /// Kept by the writer thread.
+    health: Arc<Mutex<StoreHealth>>,
     path: PathBuf,
+}
+
+/// Why the file could not be prepared.
+enum PrepareError {
+    /// Written by a newer version of this service, with this schema version.
+    Newer(i64),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for PrepareError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
 }
 
 impl SqliteOutbox {
     /// Opens (or creates) the store in `data_dir`, migrates its schema, and recovers events
-    /// whose delivery was cut off by a crash.
+    /// whose delivery was cut off by a crash. Refuses a file whose schema is newer than this
+    /// version knows.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, StoreOptions::default())
+    }
+
+    pub fn open_with(data_dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| backend(format!("creating {}: {e}", data_dir.display())))?;
         let path = data_dir.join(FILE_NAME);
         let mut conn = Connection::open(&path)
             .map_err(|e| backend(format!("opening {}: {e}", path.display())))?;
         owner_only(&path).map_err(|e| backend(format!("restricting {}: {e}", path.display())))?;
-        prepare(&mut conn).map_err(|e| backend(format!("preparing {}: {e}", path.display())))?;
+        prepare(&mut conn).map_err(|e| match e {
+            PrepareError::Newer(version) => backend(format!(
+                "{} was written by a newer version of tracardi-twitter (schema version {version}; \
+                 this version knows up to {SCHEMA_VERSION}): run that version or a later one, or \
+                 give this one a DATA_DIR of its own",
+                path.display()
+            )),
+            PrepareError::Sqlite(e) => backend(format!("preparing {}: {e}", path.display())),
+        })?;
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|reader| reader.busy_timeout(BUSY_TIMEOUT).map(|()| reader))
+        .map_err(|e| backend(format!("opening {} to read: {e}", path.display())))?;
+        let health = Arc::new(Mutex::new(StoreHealth::ok()));
         let (commands, queue) = mpsc::channel(4096);
+        let writer = Writer {
+            conn,
+            health: health.clone(),
+        };
         std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || writer(conn, queue))
+            .spawn(move || writer.run(queue))
             .map_err(|e| backend(format!("starting the writer thread: {e}")))?;
-        Ok(Self { commands, path })
+        // The clock holds the channel weakly: it stops once the store is dropped.
+        let clock = commands.downgrade();
+        std::thread::Builder::new()
+            .name("outbox-clock".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(options.maintenance_every);
+                    let Some(commands) = clock.upgrade() else {
+                        return;
+                    };
+                    // A full queue means a busy writer: it looks after the store next time.
+                    let _ = commands.try_send(Message::Maintain);
+                }
+            })
+            .map_err(|e| backend(format!("starting the maintenance thread: {e}")))?;
+        Ok(Self {
+            commands,
+            reader: Arc::new(Mutex::new(reader)),
+            health,
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -103,10 +225,27 @@ impl SqliteOutbox {
         let (reply, answer) = oneshot::channel();
         // Bounded: when the writer falls behind, callers wait here (back-pressure).
         self.commands
-            .send(make(reply))
+            .send(Message::Request(make(reply)))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Has the writer look after the store now, and waits until it has.
+    #[cfg(test)]
+    async fn maintain_now(&self) {
+        assert!(self.commands.send(Message::Maintain).await.is_ok());
+        // Messages are handled in order: once this one ran, so did the maintenance.
+        self.on_writer(|_| {}).await;
+    }
+
+    /// Runs `f` on the writer's connection, between groups.
+    #[cfg(test)]
+    async fn on_writer(&self, f: impl FnOnce(&Connection) + Send + 'static) {
+        let (reply, answer) = oneshot::channel();
+        let message = Message::Test(Box::new(f), reply);
+        assert!(self.commands.send(message).await.is_ok(), "the writer runs");
+        answer.await.unwrap().unwrap()
     }
 }
 
@@ -125,18 +264,41 @@ fn backend(message: String) -> StoreError {
     StoreError::Backend(message)
 }
 
-fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+fn prepare(conn: &mut Connection) -> Result<(), PrepareError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Before anything is changed: a newer version's file is left as it is.
+    let version = schema_version(conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(PrepareError::Newer(version));
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a commit is on disk (WAL fsync'd) before it returns; that is what "done" promises.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(migration)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
+    }
+    // A file that says it has a table but lacks it (dropped by hand, a partial copy): the table
+    // is created again, empty, rather than every request failing on it.
+    let missing = missing_tables(conn)?;
+    if !missing.is_empty() {
+        let tx = conn.transaction()?;
+        for migration in MIGRATIONS {
+            tx.execute_batch(migration)?;
+        }
+        tx.commit()?;
+        tracing::error!(
+            tables = %missing.join(", "),
+            "tables were missing from the event store and were created again, empty"
+        );
     }
     // Deliveries in flight when the process died: due again now.
     conn.execute(
@@ -146,27 +308,188 @@ fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The writer thread: group commit of everything queued.
-fn writer(mut conn: Connection, mut queue: mpsc::Receiver<Command>) {
-    while let Some(first) = queue.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(command) => group.push(command),
-                Err(_) => break,
+fn missing_tables(conn: &Connection) -> rusqlite::Result<Vec<&'static str>> {
+    let mut statement =
+        conn.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1")?;
+    let mut missing = Vec::new();
+    for table in TABLES {
+        if statement.query_row([table], |row| row.get::<_, i64>(0))? == 0 {
+            missing.push(*table);
+        }
+    }
+    Ok(missing)
+}
+
+/// Errors that say the store cannot write (rather than that one request was wrong).
+fn is_storage_failure(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DiskFull
+                | ReadOnly
+                | SystemIoFailure
+                | DatabaseBusy
+                | DatabaseLocked
+                | CannotOpen
+                | DatabaseCorrupt
+                | NotADatabase
+                | OutOfMemory
+                | PermissionDenied
+                | FileLockingProtocolFailed
+        )
+    )
+}
+
+/// What a group (or a probe) found out about writing.
+#[derive(Debug, PartialEq)]
+enum Written {
+    Something,
+    Nothing,
+    /// A write failed for a reason of the store's (the disk, a lock), not of the request.
+    Failed(String),
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    health: Arc<Mutex<StoreHealth>>,
+}
+
+impl Writer {
+    /// Group commit of everything queued, and maintenance when the clock asks.
+    fn run(mut self, mut queue: mpsc::Receiver<Message>) {
+        while let Some(first) = queue.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match queue.try_recv() {
+                    Ok(command) => group.push(command),
+                    Err(_) => break,
+                }
+            }
+            let mut maintain = false;
+            let mut requests = Vec::with_capacity(group.len());
+            #[cfg(test)]
+            let mut tests = Vec::new();
+            for message in group {
+                match message {
+                    Message::Request(command) => requests.push(command),
+                    Message::Maintain => maintain = true,
+                    #[cfg(test)]
+                    Message::Test(f, reply) => tests.push((f, reply)),
+                }
+            }
+            if !requests.is_empty() {
+                let health = &self.health;
+                run_group(&mut self.conn, requests, |written| record(health, written));
+            }
+            if maintain {
+                self.maintain();
+            }
+            // Last, so that a test that waits for one sees what came before it done.
+            #[cfg(test)]
+            for (f, reply) in tests {
+                f(&self.conn);
+                let _ = reply.send(Ok(()));
             }
         }
-        run_group(&mut conn, group);
+    }
+
+    fn state(&self) -> StoreState {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).state
+    }
+
+    fn record(&self, written: Written) {
+        record(&self.health, written);
+    }
+
+    fn maintain(&mut self) {
+        match schema_version(&self.conn) {
+            Ok(version) if version > SCHEMA_VERSION => {
+                let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+                if health.state != StoreState::NewerSchema {
+                    tracing::error!(
+                        version,
+                        "a newer version of tracardi-twitter changed the event store's schema; this one must stop"
+                    );
+                }
+                health.state = StoreState::NewerSchema;
+                health.problem = Some(format!(
+                    "the event store's schema is version {version}, newer than this version's \
+                     {SCHEMA_VERSION}: a newer tracardi-twitter uses the same DATA_DIR"
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the event store's schema version"),
+        }
+        if self.state() == StoreState::NotWritable {
+            let written = probe(&self.conn);
+            self.record(written);
+        }
+        // Readers are not waited for (they hold the WAL only while they count): the next
+        // maintenance finishes the job.
+        let checkpoint = self.conn.busy_timeout(Duration::ZERO).and_then(|()| {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        });
+        let restored = self.conn.busy_timeout(BUSY_TIMEOUT);
+        if let Err(e) = checkpoint.and(restored)
+            && self.state() == StoreState::Ok
+        {
+            tracing::warn!(error = %e, "cannot checkpoint the event store's WAL");
+        }
     }
 }
 
-/// Runs a group in one transaction. Answers go out only after the commit; if the commit fails,
-/// every member is told so (none of their changes happened).
-fn run_group(conn: &mut Connection, group: Vec<Command>) {
+/// A small write that succeeds only when the store can write.
+fn probe(conn: &Connection) -> Written {
+    match conn.execute(
+        "INSERT INTO write_probe (id, written_ms) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET written_ms = excluded.written_ms",
+        params![now_millis()],
+    ) {
+        Ok(_) => Written::Something,
+        Err(e) => Written::Failed(e.to_string()),
+    }
+}
+
+/// A failed write makes the store not writable until a write succeeds.
+fn record(health: &Mutex<StoreHealth>, written: Written) {
+    let mut health = health.lock().unwrap_or_else(|p| p.into_inner());
+    match written {
+        Written::Failed(problem) => {
+            if health.state != StoreState::NotWritable {
+                tracing::error!(
+                    problem = %problem,
+                    "the event store cannot write; callbacks get 503 until it can (is the disk full?)"
+                );
+            }
+            if health.state != StoreState::NewerSchema {
+                health.state = StoreState::NotWritable;
+                health.problem = Some(problem);
+            }
+        }
+        Written::Something if health.state == StoreState::NotWritable => {
+            tracing::info!("the event store can write again");
+            *health = StoreHealth::ok();
+        }
+        Written::Something | Written::Nothing => {}
+    }
+}
+
+/// Runs a group in one transaction, each command under its own savepoint: a command that fails
+/// is rolled back alone and answered with its error. Answers go out only after the commit; if
+/// the commit fails, every member is told so (none of their changes happened).
+///
+/// `record` learns what was written before any caller is answered: a caller told "not stored"
+/// then finds `/ready` already saying why.
+fn run_group(conn: &mut Connection, group: Vec<Command>, record: impl FnOnce(Written)) {
+    let changes_before = conn.total_changes();
     let tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
             let message = format!("starting a transaction: {e}");
+            record(Written::Failed(message.clone()));
             for command in group {
                 fail(command, &message);
             }
@@ -174,39 +497,113 @@ fn run_group(conn: &mut Connection, group: Vec<Command>) {
         }
     };
     let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
-    for command in group {
-        answers.push(execute(&tx, command));
+    let mut failure = None;
+    let mut commands = group.into_iter();
+    while let Some(command) = commands.next() {
+        match run(&tx, "SAVEPOINT command") {
+            Ok(()) => {
+                let executed = execute(&tx, command);
+                if let Some(error) = &executed.error {
+                    if is_storage_failure(error) {
+                        failure = Some(error.to_string());
+                    }
+                    // Back to where the command started. If this fails, the transaction is
+                    // gone (checked below) and with it the command's changes.
+                    let _ =
+                        run(&tx, "ROLLBACK TO command").and_then(|()| run(&tx, "RELEASE command"));
+                    answers.push(executed.answer);
+                } else if let Err(e) = run(&tx, "RELEASE command") {
+                    let message = format!("releasing a savepoint: {e}");
+                    let _ =
+                        run(&tx, "ROLLBACK TO command").and_then(|()| run(&tx, "RELEASE command"));
+                    let answer = executed.answer;
+                    answers.push(Box::new(move |_| answer(Some(&message))));
+                } else {
+                    answers.push(executed.answer);
+                }
+            }
+            Err(e) => {
+                if is_storage_failure(&e) {
+                    failure = Some(e.to_string());
+                }
+                fail(command, &format!("starting a savepoint: {e}"));
+            }
+        }
+        if tx.is_autocommit() {
+            // SQLite rolled the whole transaction back (a full disk, an I/O error): nothing of
+            // this group happened, and what follows must not run outside a transaction.
+            let message = failure.unwrap_or_else(|| "the transaction was rolled back".to_owned());
+            record(Written::Failed(message.clone()));
+            for answer in answers {
+                answer(Some(&message));
+            }
+            for command in commands {
+                fail(command, &message);
+            }
+            return;
+        }
     }
     let commit_error = tx.commit().err().map(|e| format!("committing: {e}"));
+    record(match (&commit_error, failure) {
+        (Some(problem), _) => Written::Failed(problem.clone()),
+        (None, Some(problem)) => Written::Failed(problem),
+        (None, None) if conn.total_changes() > changes_before => Written::Something,
+        (None, None) => Written::Nothing,
+    });
     for answer in answers {
         answer(commit_error.as_deref());
     }
 }
 
-/// Runs one command inside the transaction and returns how to answer it once the commit is known.
-fn execute(tx: &Transaction, command: Command) -> Answer {
-    fn answer<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -> Answer {
-        Box::new(move |commit_error: Option<&str>| {
-            let result = match (result, commit_error) {
-                (Err(e), _) => Err(backend(e.to_string())),
-                (Ok(_), Some(commit)) => Err(backend(commit.to_owned())),
-                (Ok(value), None) => Ok(value),
-            };
-            let _ = reply.send(result);
-        })
+/// Runs a statement without parameters or rows (savepoints), prepared once per connection:
+/// two per command, they must cost next to nothing.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// A command run: how to answer it once the commit is known, and its own error if it failed.
+struct Executed {
+    answer: Answer,
+    error: Option<rusqlite::Error>,
+}
+
+/// Runs one command and returns how to answer it once the commit is known.
+fn execute(conn: &Connection, command: Command) -> Executed {
+    fn answer<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -> Executed {
+        let (result, error) = match result {
+            Ok(value) => (Ok(value), None),
+            Err(e) => (Err(e.to_string()), Some(e)),
+        };
+        Executed {
+            answer: Box::new(move |commit_error: Option<&str>| {
+                let result = match (result, commit_error) {
+                    (Err(e), _) => Err(backend(e)),
+                    (Ok(_), Some(commit)) => Err(backend(commit.to_owned())),
+                    (Ok(value), None) => Ok(value),
+                };
+                let _ = reply.send(result);
+            }),
+            error,
+        }
     }
     match command {
-        Command::Append(event, json, reply) => answer(reply, append(tx, &event, &json)),
-        Command::ClaimDue(now, limit, lease, reply) => answer(reply, claim_due(tx, now, limit, lease)),
-        Command::ClaimOldest(now, lease, reply) => {
-            answer(reply, claim_oldest(tx, now, lease))
+        Command::Append(event, json, reply) => answer(reply, append(conn, &event, &json)),
+        Command::ClaimDue(now, limit, lease, reply) => {
+            answer(reply, claim_due(conn, now, limit, lease))
         }
-        Command::Delivered(ids, reply) => answer(reply, set_state(tx, &ids, "delivered", None, None)),
-        Command::RetryAt(ids, due, error, reply) => answer(reply, retry_at(tx, &ids, due, &error)),
-        Command::Dead(id, error, reply) => answer(reply, set_state(tx, &[id], "dead", None, Some(&error))),
+        Command::ClaimOldest(now, lease, reply) => answer(reply, claim_oldest(conn, now, lease)),
+        Command::Delivered(ids, reply) => {
+            answer(reply, set_state(conn, &ids, "delivered", None, None))
+        }
+        Command::RetryAt(ids, due, error, reply) => {
+            answer(reply, retry_at(conn, &ids, due, &error))
+        }
+        Command::Dead(id, error, reply) => {
+            answer(reply, set_state(conn, &[id], "dead", None, Some(&error)))
+        }
         Command::PullForward(now, reply) => answer(
             reply,
-            tx.execute(
+            conn.execute(
                 "UPDATE events SET due_ms = ?1 WHERE state = 'pending' AND due_ms > ?1",
                 params![now],
             )
@@ -214,7 +611,7 @@ fn execute(tx: &Transaction, command: Command) -> Answer {
         ),
         Command::RequeueDead(now, reply) => answer(
             reply,
-            tx.execute(
+            conn.execute(
                 "UPDATE events SET state = 'pending', due_ms = ?1, attempts = 0 WHERE state = 'dead'",
                 params![now],
             )
@@ -222,27 +619,26 @@ fn execute(tx: &Transaction, command: Command) -> Answer {
         ),
         Command::NextDue(reply) => answer(
             reply,
-            tx.query_row(
+            conn.query_row(
                 "SELECT MIN(due_ms) FROM events WHERE state = 'pending'",
                 [],
                 |row| row.get::<_, Option<Millis>>(0),
             ),
         ),
-        Command::Counts(reply) => answer(reply, counts(tx)),
-        Command::Prune(before, reply) => answer(reply, prune(tx, before)),
+        Command::Prune(before, reply) => answer(reply, prune(conn, before)),
         Command::PutPending(key, context, secret, expires, reply) => answer(
             reply,
-            tx.execute(
+            conn.execute(
                 "INSERT OR REPLACE INTO pending_authorizations (key, context_json, secret, expires_ms, used)
                  VALUES (?1, ?2, ?3, ?4, 0)",
                 params![key, context, secret.expose_secret(), expires],
             )
             .map(|_| ()),
         ),
-        Command::TakePending(key, now, reply) => answer(reply, take_pending(tx, &key, now)),
+        Command::TakePending(key, now, reply) => answer(reply, take_pending(conn, &key, now)),
         Command::LiveAuthorizations(now, reply) => answer(
             reply,
-            tx.query_row(
+            conn.query_row(
                 "SELECT COUNT(*) FROM pending_authorizations WHERE used = 0 AND expires_ms > ?1",
                 [now],
                 |row| row.get::<_, i64>(0),
@@ -251,21 +647,20 @@ fn execute(tx: &Transaction, command: Command) -> Answer {
         ),
     }
 }
-
-fn prune(tx: &Transaction, before: Millis) -> rusqlite::Result<u64> {
-    let events = tx.execute(
+fn prune(conn: &Connection, before: Millis) -> rusqlite::Result<u64> {
+    let events = conn.execute(
         "DELETE FROM events WHERE state = 'delivered' AND created_ms < ?1",
         params![before],
     )?;
-    let authorizations = tx.execute(
+    let authorizations = conn.execute(
         "DELETE FROM pending_authorizations WHERE expires_ms < ?1",
         params![before],
     )?;
     Ok((events + authorizations) as u64)
 }
 
-fn take_pending(tx: &Transaction, key: &str, now: Millis) -> rusqlite::Result<Taken> {
-    let row = tx
+fn take_pending(conn: &Connection, key: &str, now: Millis) -> rusqlite::Result<Taken> {
+    let row = conn
         .query_row(
             "SELECT context_json, secret, expires_ms, used FROM pending_authorizations WHERE key = ?1",
             params![key],
@@ -287,7 +682,7 @@ fn take_pending(tx: &Transaction, key: &str, now: Millis) -> rusqlite::Result<Ta
         return Ok(Taken::Used { context });
     }
     // Removed before it is used: whatever happens next, it cannot be used twice.
-    tx.execute(
+    conn.execute(
         "UPDATE pending_authorizations SET used = 1, secret = NULL WHERE key = ?1",
         params![key],
     )?;
@@ -318,24 +713,24 @@ fn fail(command: Command, message: &str) {
         Command::PutPending(_, _, _, _, r) => send(r, message),
         Command::TakePending(_, _, r) => send(r, message),
         Command::LiveAuthorizations(_, r) => send(r, message),
-        Command::Counts(r) => send(r, message),
     }
 }
 
-fn append(tx: &Transaction, event: &NewEvent, json: &str) -> rusqlite::Result<Appended> {
-    let inserted = tx.prepare_cached(
-        "INSERT INTO events (id, event_type, event_json, profile_id, session_id, created_ms, due_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-         ON CONFLICT (id) DO NOTHING",
-    )?
-    .execute(params![
+fn append(conn: &Connection, event: &NewEvent, json: &str) -> rusqlite::Result<Appended> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO events (id, event_type, event_json, profile_id, session_id, created_ms, due_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
             event.id,
             event.event_type,
             json,
             event.profile_id,
             event.session_id,
             event.created
-    ])?;
+        ])?;
     Ok(if inserted == 1 {
         Appended::New
     } else {
@@ -344,86 +739,118 @@ fn append(tx: &Transaction, event: &NewEvent, json: &str) -> rusqlite::Result<Ap
 }
 
 const CLAIM_COLUMNS: &str =
-    "id, event_type, event_json, profile_id, session_id, created_ms, attempts";
+    "seq, id, event_type, event_json, profile_id, session_id, created_ms, attempts";
 
-fn read_event(row: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
-    let json: String = row.get(2)?;
-    let event = serde_json::from_str(&json).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+/// A pending row as read back: its `seq` (an INTEGER PRIMARY KEY, always readable) and the
+/// event, or why the row cannot be one.
+type ReadRow = (i64, Result<StoredEvent, String>);
+
+fn read_row(row: &rusqlite::Row) -> rusqlite::Result<ReadRow> {
+    Ok((row.get(0)?, decode(row)))
+}
+
+fn decode(row: &rusqlite::Row) -> Result<StoredEvent, String> {
+    let column = |e: rusqlite::Error| format!("a stored column cannot be read: {e}");
+    let json: String = row.get(3).map_err(column)?;
+    let event =
+        serde_json::from_str(&json).map_err(|e| format!("stored event is not valid JSON: {e}"))?;
     Ok(StoredEvent {
         new: NewEvent {
-            id: row.get(0)?,
-            event_type: row.get(1)?,
+            id: row.get(1).map_err(column)?,
+            event_type: row.get(2).map_err(column)?,
             event,
-            profile_id: row.get(3)?,
-            session_id: row.get(4)?,
-            created: row.get(5)?,
+            profile_id: row.get(4).map_err(column)?,
+            session_id: row.get(5).map_err(column)?,
+            created: row.get(6).map_err(column)?,
         },
-        attempts: row.get(6)?,
+        attempts: row.get(7).map_err(column)?,
     })
 }
 
+/// Leases the rows that read back as events, until `lease_until`, and makes the others dead
+/// with the reason: left pending, a row that cannot be read would be claimed, and fail, forever.
+fn lease(
+    conn: &Connection,
+    rows: Vec<ReadRow>,
+    lease_until: Millis,
+) -> rusqlite::Result<Vec<StoredEvent>> {
+    let mut leased = conn.prepare_cached(
+        "UPDATE events SET state = 'delivering', lease_until_ms = ?2 WHERE seq = ?1",
+    )?;
+    let mut buried = conn.prepare_cached(
+        "UPDATE events SET state = 'dead', lease_until_ms = NULL, last_error = ?2 WHERE seq = ?1",
+    )?;
+    let mut events = Vec::with_capacity(rows.len());
+    for (seq, row) in rows {
+        match row {
+            Ok(event) => {
+                leased.execute(params![seq, lease_until])?;
+                events.push(event);
+            }
+            Err(reason) => {
+                tracing::error!(seq, reason = %reason, "a stored event cannot be read; it is kept as a dead letter");
+                buried.execute(params![seq, reason])?;
+            }
+        }
+    }
+    Ok(events)
+}
+
 fn claim_due(
-    tx: &Transaction,
+    conn: &Connection,
     now: Millis,
     limit: usize,
-    lease: Millis,
+    lease_ms: Millis,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     // Leases that ran out (a delivery that never reported back) count as pending again.
-    tx.execute(
+    conn.execute(
         "UPDATE events SET state = 'pending', lease_until_ms = NULL
          WHERE state = 'delivering' AND lease_until_ms <= ?1",
         params![now],
     )?;
-    let events = {
-        let mut statement = tx.prepare_cached(&format!(
+    let rows = conn
+        .prepare_cached(&format!(
             "SELECT {CLAIM_COLUMNS} FROM events WHERE state = 'pending' AND due_ms <= ?1
              ORDER BY due_ms, seq LIMIT ?2"
-        ))?;
-        statement
-            .query_map(params![now, limit as i64], read_event)?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    let ids: Vec<String> = events.iter().map(|e| e.new.id.clone()).collect();
-    set_state(tx, &ids, "delivering", Some(now + lease), None)?;
-    Ok(events)
+        ))?
+        .query_map(params![now, limit as i64], read_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    lease(conn, rows, now + lease_ms)
 }
 
 fn claim_oldest(
-    tx: &Transaction,
+    conn: &Connection,
     now: Millis,
-    lease: Millis,
+    lease_ms: Millis,
 ) -> rusqlite::Result<Option<StoredEvent>> {
-    let event = tx
-        .query_row(
-            &format!(
-                "SELECT {CLAIM_COLUMNS} FROM events WHERE state = 'pending' ORDER BY seq LIMIT 1"
-            ),
-            [],
-            read_event,
-        )
-        .optional()?;
-    if let Some(event) = &event {
-        set_state(
-            tx,
-            std::slice::from_ref(&event.new.id),
-            "delivering",
-            Some(now + lease),
-            None,
-        )?;
+    // Each unreadable row found first is made dead, so this ends.
+    loop {
+        let row = conn
+            .query_row(
+                &format!(
+                    "SELECT {CLAIM_COLUMNS} FROM events WHERE state = 'pending' ORDER BY seq LIMIT 1"
+                ),
+                [],
+                read_row,
+            )
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if let Some(event) = lease(conn, vec![row], now + lease_ms)?.pop() {
+            return Ok(Some(event));
+        }
     }
-    Ok(event)
 }
 
 fn set_state(
-    tx: &Transaction,
+    conn: &Connection,
     ids: &[String],
     state: &str,
     lease_until: Option<Millis>,
     error: Option<&str>,
 ) -> rusqlite::Result<()> {
-    let mut statement = tx.prepare_cached(
+    let mut statement = conn.prepare_cached(
         "UPDATE events SET state = ?2, lease_until_ms = ?3, last_error = COALESCE(?4, last_error) WHERE id = ?1",
     )?;
     for id in ids {
@@ -432,8 +859,8 @@ fn set_state(
     Ok(())
 }
 
-fn retry_at(tx: &Transaction, ids: &[String], due: Millis, error: &str) -> rusqlite::Result<()> {
-    let mut statement = tx.prepare_cached(
+fn retry_at(conn: &Connection, ids: &[String], due: Millis, error: &str) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare_cached(
         "UPDATE events SET state = 'pending', lease_until_ms = NULL, due_ms = ?2,
          attempts = attempts + 1, last_error = ?3 WHERE id = ?1 AND state = 'delivering'",
     )?;
@@ -443,7 +870,9 @@ fn retry_at(tx: &Transaction, ids: &[String], due: Millis, error: &str) -> rusql
     Ok(())
 }
 
-fn counts(tx: &Transaction) -> rusqlite::Result<OutboxCounts> {
+/// Counts by state, in one read transaction (one snapshot) on the reader connection.
+fn counts(conn: &mut Connection) -> rusqlite::Result<OutboxCounts> {
+    let tx = conn.transaction()?;
     let mut counts = OutboxCounts::default();
     {
         let mut statement =
@@ -473,6 +902,18 @@ fn counts(tx: &Transaction) -> rusqlite::Result<OutboxCounts> {
 
 #[async_trait::async_trait]
 impl Outbox for SqliteOutbox {
+    fn health(&self) -> StoreHealth {
+        if self.commands.is_closed() {
+            return StoreHealth {
+                state: StoreState::Closed,
+                problem: Some("the event store's writer stopped; restart the service".into()),
+            };
+        }
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         let json = event.event.to_string();
         self.call(|r| Command::Append(event, json, r)).await
@@ -517,7 +958,13 @@ impl Outbox for SqliteOutbox {
         self.call(Command::NextDue).await
     }
     async fn counts(&self) -> Result<OutboxCounts, StoreError> {
-        self.call(Command::Counts).await
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut reader = reader.lock().unwrap_or_else(|p| p.into_inner());
+            counts(&mut reader).map_err(|e| backend(e.to_string()))
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
     async fn prune_delivered(&self, before: Millis) -> Result<u64, StoreError> {
         self.call(|r| Command::Prune(before, r)).await
@@ -701,5 +1148,265 @@ mod tests {
             assert_eq!(task.await.unwrap(), Appended::New);
         }
         assert_eq!(store.counts().await.unwrap().pending, 200);
+    }
+
+    fn quiet() -> StoreOptions {
+        StoreOptions {
+            maintenance_every: Duration::from_secs(3600),
+        }
+    }
+
+    fn file(dir: &tempfile::TempDir) -> Connection {
+        Connection::open(dir.path().join(FILE_NAME)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_row_becomes_dead_and_the_others_are_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteOutbox::open(dir.path()).unwrap();
+        for (id, created) in [("a", 1), ("bad", 2), ("c", 3), ("bad2", 0)] {
+            store.append(event(id, created)).await.unwrap();
+        }
+        // Damaged behind the service's back (a disk error, a hand edit).
+        let damage = file(&dir);
+        damage
+            .execute(
+                "UPDATE events SET event_json = '{\"id\": \"bad' WHERE id = 'bad'",
+                [],
+            )
+            .unwrap();
+        damage
+            .execute(
+                "UPDATE events SET event_json = x'00ff' WHERE id = 'bad2'",
+                [],
+            )
+            .unwrap();
+        let claimed = store.claim_due(100, 10, 1000).await.unwrap();
+        let ids: Vec<_> = claimed.iter().map(|e| e.new.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        let counts = store.counts().await.unwrap();
+        assert_eq!((counts.delivering, counts.dead, counts.pending), (2, 2, 0));
+        let reason: String = damage
+            .query_row("SELECT last_error FROM events WHERE id = 'bad'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(
+            reason.starts_with("stored event is not valid JSON: "),
+            "{reason}"
+        );
+        let reason: String = damage
+            .query_row("SELECT last_error FROM events WHERE id = 'bad2'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(reason.contains("cannot be read"), "{reason}");
+        // Re-driven, it is found unreadable again, and the probe's claim skips it too.
+        store.requeue_dead(200).await.unwrap();
+        store.append(event("d", 5)).await.unwrap();
+        let oldest = store.claim_oldest(300, 1000).await.unwrap().unwrap();
+        assert_eq!(oldest.new.id, "d");
+        assert_eq!(store.counts().await.unwrap().dead, 2);
+    }
+
+    /// A reply channel and the end that receives its answer.
+    fn reply<T>() -> (Reply<T>, oneshot::Receiver<Result<T, StoreError>>) {
+        oneshot::channel()
+    }
+
+    #[tokio::test]
+    async fn a_command_that_fails_half_way_leaves_nothing_and_its_neighbours_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = file(&dir);
+        assert!(prepare(&mut conn).is_ok());
+        for (id, created) in [("a", 1), ("poison", 2)] {
+            let e = event(id, created);
+            append(&conn, &e, &e.event.to_string()).unwrap();
+        }
+        // Leasing "poison" fails, after "a" was leased by the same command.
+        conn.execute_batch(
+            "CREATE TRIGGER poison BEFORE UPDATE OF state ON events
+             WHEN NEW.id = 'poison' AND NEW.state = 'delivering'
+             BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;",
+        )
+        .unwrap();
+        let (x, y) = (event("x", 3), event("y", 4));
+        let (before, before_answer) = reply();
+        let (claim, claim_answer) = reply();
+        let (after, after_answer) = reply();
+        let group = vec![
+            Command::Append(x.clone(), x.event.to_string(), before),
+            Command::ClaimDue(10, 10, 1000, claim),
+            Command::Append(y.clone(), y.event.to_string(), after),
+        ];
+        let mut written = None;
+        run_group(&mut conn, group, |w| written = Some(w));
+        assert_eq!(written, Some(Written::Something));
+        assert_eq!(before_answer.await.unwrap().unwrap(), Appended::New);
+        let error = claim_answer.await.unwrap().unwrap_err().to_string();
+        assert!(error.contains("poisoned row"), "{error}");
+        assert_eq!(after_answer.await.unwrap().unwrap(), Appended::New);
+        let states: Vec<(String, String)> = conn
+            .prepare("SELECT id, state FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let pending = |id: &str| (id.to_owned(), "pending".to_owned());
+        // "a" is not left leased by the claim that failed.
+        assert_eq!(
+            states,
+            [pending("a"), pending("poison"), pending("x"), pending("y")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_of_a_newer_version_is_refused_and_a_missing_table_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteOutbox::open(dir.path()).unwrap());
+        file(&dir)
+            .execute_batch("DROP TABLE pending_authorizations;")
+            .unwrap();
+        let store = SqliteOutbox::open(dir.path()).unwrap();
+        store
+            .put_pending("k".into(), json!({}), "s".to_owned().into(), 10)
+            .await
+            .unwrap();
+        drop(store);
+
+        file(&dir)
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let error = SqliteOutbox::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("newer version of tracardi-twitter")
+                && error.contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+            "{error}"
+        );
+        // Left as it was found.
+        let version: i64 = file(&dir)
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION + 1);
+    }
+
+    #[tokio::test]
+    async fn a_schema_changed_by_a_newer_version_while_running_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteOutbox::open_with(dir.path(), quiet()).unwrap();
+        assert_eq!(store.health(), StoreHealth::ok());
+        file(&dir)
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        store.maintain_now().await;
+        let health = store.health();
+        assert_eq!(health.state, StoreState::NewerSchema);
+        assert!(
+            !health
+                .problem
+                .unwrap()
+                .contains(dir.path().to_str().unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_makes_the_store_unwritable_until_a_write_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteOutbox::open_with(dir.path(), quiet()).unwrap();
+        store.append(event("small", 0)).await.unwrap();
+        // The file may not grow: as good as a full disk for SQLite.
+        store
+            .on_writer(|conn| {
+                let pages: i64 = conn
+                    .pragma_query_value(None, "page_count", |r| r.get(0))
+                    .unwrap();
+                conn.pragma_update(None, "max_page_count", pages).unwrap();
+            })
+            .await;
+        let mut big = event("big", 1);
+        big.event["properties"]["padding"] = json!("p".repeat(200_000));
+        let error = store.append(big.clone()).await.unwrap_err().to_string();
+        assert!(error.contains("full"), "{error}");
+        let health = store.health();
+        assert_eq!(health.state, StoreState::NotWritable);
+        assert!(health.problem.unwrap().contains("full"));
+        // Reads do not make it writable again.
+        assert!(store.next_due().await.is_ok());
+        assert_eq!(store.health().state, StoreState::NotWritable);
+
+        // Space is freed: the maintenance's small write finds out.
+        store
+            .on_writer(|conn| {
+                conn.pragma_update(None, "max_page_count", 1_000_000)
+                    .unwrap();
+            })
+            .await;
+        store.maintain_now().await;
+        assert_eq!(store.health(), StoreHealth::ok());
+        assert_eq!(store.append(big).await.unwrap(), Appended::New);
+    }
+
+    fn wal_len(dir: &tempfile::TempDir) -> u64 {
+        std::fs::metadata(dir.path().join(format!("{FILE_NAME}-wal")))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn the_wal_gives_its_space_back_after_a_burst() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteOutbox::open_with(dir.path(), quiet()).unwrap());
+        let tasks: Vec<_> = (0..1500)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut e = event(&format!("burst-{i}"), i);
+                    e.event["properties"]["padding"] = json!("p".repeat(3000));
+                    store.append(e).await.unwrap()
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let ids: Vec<String> = store
+            .claim_due(10_000, 2000, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.new.id)
+            .collect();
+        assert_eq!(ids.len(), 1500);
+        store.mark_delivered(ids).await.unwrap();
+        assert!(store.prune_delivered(i64::MAX).await.unwrap() >= 1500);
+        assert!(
+            wal_len(&dir) > 1024 * 1024,
+            "the burst grew the WAL: {}",
+            wal_len(&dir)
+        );
+        store.maintain_now().await;
+        assert_eq!(wal_len(&dir), 0);
+    }
+
+    #[tokio::test]
+    async fn the_store_looks_after_itself_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteOutbox::open_with(
+            dir.path(),
+            StoreOptions {
+                maintenance_every: Duration::from_millis(20),
+            },
+        )
+        .unwrap();
+        store.append(event("a", 0)).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while wal_len(&dir) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL was never truncated"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }

@@ -26,8 +26,9 @@ pub struct XClient {
 }
 
 impl XClient {
+    /// Needs the process's TLS provider installed first ([`crate::install_crypto_provider`],
+    /// at start-up).
     pub fn new(config: &TwitterConfig) -> Self {
-        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             // The signature covers the host: following a redirect would resend it elsewhere.
             .redirect(reqwest::redirect::Policy::none())

@@ -167,6 +167,13 @@ async fn oauth1_connects_the_account_to_the_visitor_s_profile() {
     assert_eq!(payload["session"]["id"], "sess-1");
     assert_eq!(payload["profile_less"], false);
     assert_eq!(payload["source"]["id"], SOURCE);
+    // Tracardi put it on the visitor's profile.
+    let processed = s.tracardi.processed();
+    let on = processed
+        .iter()
+        .find(|p| p.event_id == event["id"])
+        .unwrap();
+    assert_eq!(on.profile.as_deref(), Some("prof-1"));
     let properties = &event["properties"];
     assert_eq!(properties["flow"], "oauth1");
     assert_eq!(properties["user_id"], ACCOUNT_ID);
@@ -286,7 +293,7 @@ async fn a_used_link_cannot_be_replayed() {
         "{text}"
     );
     assert!(
-        text.contains("/authorize?flow=oauth2&amp;profile_id=prof-3"),
+        text.contains("&#x2f;authorize?flow=oauth2&amp;profile_id=prof-3"),
         "{text}"
     );
     assert_eq!(s.x.exchange_count(), 1, "the code was exchanged once");

@@ -232,6 +232,7 @@ fn the_whole_state_debug_prints_no_secret() {
         #[command(flatten)]
         serve: tracardi_twitter::config::ServeArgs,
     }
+    crate::support::init();
     let data_dir = tempfile::tempdir().unwrap();
     let cli = Cli::try_parse_from([
         "tracardi-twitter",

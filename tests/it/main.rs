@@ -6,6 +6,7 @@ mod callback;
 mod cli;
 mod connect;
 mod crash;
+mod delivery;
 mod fake_tracardi;
 mod fake_x;
 mod leak;

@@ -60,7 +60,78 @@ async fn health_and_readiness() {
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     let ready = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(json(ready).await["ready"], true);
+    let ready = json(ready).await;
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["problems"], json!([]));
+    assert_eq!(ready["store"]["state"], "ok");
+    assert_eq!(ready["delivery"]["worker"], "not_configured");
+}
+
+#[tokio::test]
+async fn ready_says_when_the_store_cannot_write_and_shows_no_path() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let dir = data_dir.path().to_str().unwrap();
+    let app = TestApp::spawn(&["--data-dir", dir]).await;
+    let ready = || async {
+        let response = app.client.get(app.url("/ready")).send().await.unwrap();
+        (response.status().as_u16(), json(response).await)
+    };
+    let (status, body) = ready().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["store"]["state"], "ok");
+
+    // Another process holds the write lock: nothing can be stored (as with a full disk).
+    let mut other = rusqlite::Connection::open(data_dir.path().join("outbox.sqlite3")).unwrap();
+    let lock = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .unwrap();
+    let refused = app
+        .client
+        .get(app.url("/callback?denied=while-locked"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["store"]["state"], "not_writable");
+    let text = body.to_string();
+    assert!(text.contains("database is locked"), "{text}");
+    assert!(!text.contains(dir), "a file path in /ready: {text}");
+
+    // Released: the store finds out by itself, without a callback having to try.
+    lock.rollback().unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = ready().await;
+        if status == 200 {
+            assert_eq!(body["store"]["state"], "ok");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never ready again: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_store_written_by_a_newer_version_stops_the_start() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let file = rusqlite::Connection::open(data_dir.path().join("outbox.sqlite3")).unwrap();
+    file.pragma_update(None, "user_version", 99).unwrap();
+    let config = crate::support::config(&[], data_dir.path());
+    let error = match tracardi_twitter::app_state(&config) {
+        Ok(_) => panic!("the service started on a store of a newer version"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.starts_with("DATA_DIR: ") && error.contains("newer version of tracardi-twitter"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -3,10 +3,13 @@
 use clap::Parser;
 use secrecy::ExposeSecret;
 use std::io::Write;
-use std::sync::{Mutex, OnceLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tempfile::TempDir;
-use tracardi_twitter::config::{LogFormat, ServeArgs};
+use tracardi_twitter::config::{Config, LogFormat, ServeArgs};
+use tracardi_twitter::store::Outbox;
+use tracardi_twitter::store::sqlite::SqliteOutbox;
 
 /// The service's API key and secret in tests (the key must have at least 32 characters).
 pub const API_KEY: &str = "test-api-key-0123456789abcdef-0123456789";
@@ -93,58 +96,55 @@ impl TestApp {
     /// DATA_DIR, fixed API_KEY and SECRET, an X that refuses connections, JSON logs); a flag
     /// given in `extra_args` replaces its default.
     pub async fn spawn(extra_args: &[&str]) -> TestApp {
+        Self::spawn_with_outbox(extra_args, |outbox| outbox).await
+    }
+
+    /// [`TestApp::spawn`] with the event store opened as usual, then wrapped by `wrap` (e.g. in
+    /// a store that fails on demand).
+    pub async fn spawn_with_outbox(
+        extra_args: &[&str],
+        wrap: impl FnOnce(Arc<dyn Outbox>) -> Arc<dyn Outbox>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding 127.0.0.1:0");
-        Self::spawn_on(listener, extra_args).await
+        Self::start(listener, extra_args, wrap).await
     }
 
     /// [`TestApp::spawn`] on a listener the test bound itself, for settings that must name the
     /// service's own address before it starts (e.g. `PUBLIC_URL`): bind `127.0.0.1:0`, read
     /// `local_addr()`, then start. No port is ever released and picked up again.
     pub async fn spawn_on(listener: tokio::net::TcpListener, extra_args: &[&str]) -> TestApp {
+        Self::start(listener, extra_args, |outbox| outbox).await
+    }
+
+    async fn start(
+        listener: tokio::net::TcpListener,
+        extra_args: &[&str],
+        wrap: impl FnOnce(Arc<dyn Outbox>) -> Arc<dyn Outbox>,
+    ) -> TestApp {
         init();
         let data_dir = tempfile::tempdir().expect("a temporary DATA_DIR");
-        let data_dir_arg = data_dir
-            .path()
-            .to_str()
-            .expect("UTF-8 temp path")
-            .to_owned();
+        // The settings name the address the service really listens on.
         let listen_addr = listener.local_addr().expect("a bound listener").to_string();
-        let defaults = [
-            ("--listen-addr", listen_addr.as_str()),
-            ("--data-dir", data_dir_arg.as_str()),
-            ("--api-key", API_KEY),
-            ("--secret", SECRET),
-            ("--twitter-api-url", NO_X),
-            ("--log-format", "json"),
-            // Every test client is 127.0.0.1: tests of the limit turn it on themselves.
-            ("--public-rate-limit", "0"),
-        ];
-        let mut argv = vec!["tracardi-twitter"];
-        for (flag, value) in defaults {
-            let given = extra_args
-                .iter()
-                .any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
-            if !given {
-                argv.extend([flag, value]);
-            }
-        }
-        argv.extend_from_slice(extra_args);
-        let args = Cli::try_parse_from(&argv)
-            .unwrap_or_else(|e| panic!("test settings {argv:?} do not parse: {e}"))
-            .serve;
-        let (config, _source) = args
-            .check()
-            .unwrap_or_else(|e| panic!("test settings {argv:?} are refused: {e}"));
+        let mut args = vec!["--listen-addr", listen_addr.as_str()];
+        args.extend_from_slice(extra_args);
+        let config = config(&args, data_dir.path());
+        let outbox = SqliteOutbox::open(&config.data_dir).expect("the event store opens");
+        let state = tracardi_twitter::app_state_with(&config, wrap(Arc::new(outbox)));
         let api_key = config.api_key.expose_secret().to_owned();
         let secret = config.secret.expose_secret().to_owned();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(tracardi_twitter::run(config, listener, async move {
-            // A dropped sender (the TestApp went away) stops the server too.
-            let _ = stop.await;
-        }));
+        let server = tokio::spawn(tracardi_twitter::run_with(
+            config,
+            state,
+            listener,
+            async move {
+                // A dropped sender (the TestApp went away) stops the server too.
+                let _ = stop.await;
+            },
+        ));
 
         let client = client();
         let response = client
@@ -202,6 +202,40 @@ impl TestApp {
             .expect("the server task did not panic")
             .expect("the server stopped cleanly");
     }
+}
+
+/// The service's checked settings, as `main` would make them from these flags added to the test
+/// defaults (see [`TestApp::spawn`]); DATA_DIR is `data_dir` unless a flag gives another.
+pub fn config(extra_args: &[&str], data_dir: &Path) -> Config {
+    init();
+    let data_dir_arg = data_dir.to_str().expect("UTF-8 temp path").to_owned();
+    let defaults = [
+        ("--listen-addr", "127.0.0.1:0"),
+        ("--data-dir", data_dir_arg.as_str()),
+        ("--api-key", API_KEY),
+        ("--secret", SECRET),
+        ("--twitter-api-url", NO_X),
+        ("--log-format", "json"),
+        // Every test client is 127.0.0.1: tests of the limit turn it on themselves.
+        ("--public-rate-limit", "0"),
+    ];
+    let mut argv = vec!["tracardi-twitter"];
+    for (flag, value) in defaults {
+        let given = extra_args
+            .iter()
+            .any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
+        if !given {
+            argv.extend([flag, value]);
+        }
+    }
+    argv.extend_from_slice(extra_args);
+    let args = Cli::try_parse_from(&argv)
+        .unwrap_or_else(|e| panic!("test settings {argv:?} do not parse: {e}"))
+        .serve;
+    let (config, _source) = args
+        .check()
+        .unwrap_or_else(|e| panic!("test settings {argv:?} are refused: {e}"));
+    config
 }
 
 /// Reads a JSON body, failing the test with the status and text when it is not JSON.
