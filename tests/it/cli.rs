@@ -299,6 +299,7 @@ async fn help_lists_every_setting() {
         "VALIDATE_CACHE_TTL",
         "LOG_FORMAT",
         "SECRET",
+        "PORT_FILE",
     ] {
         assert!(
             help.contains(setting),
