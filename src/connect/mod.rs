@@ -19,6 +19,13 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+mod oauth1_flow;
+mod oauth2_flow;
+mod state;
+
+use state::StateKind;
+pub use state::pkce_challenge;
+
 pub const CONNECTED: &str = "twitter-account-connected";
 
 /// Fixes the event ids of connect flows: UUIDv5 names under this namespace.
@@ -88,11 +95,6 @@ impl std::fmt::Debug for Connect {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// RFC 7636 S256: `base64url(sha256(verifier))`, no padding.
-pub fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// Parses X's form-encoded token answers (`oauth_token=…&oauth_token_secret=…`).
@@ -228,121 +230,6 @@ impl Connect {
         now_millis() + self.config.ttl.as_millis() as Millis
     }
 
-    async fn start_oauth1(&self, visitor: Visitor) -> Result<String, ConnectError> {
-        let (Some(app), Some(callback)) = (&self.config.oauth1, self.callback_url()) else {
-            return Err(ConnectError::NotConfigured {
-                flow: "oauth1",
-                missing: "TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET and PUBLIC_URL".into(),
-            });
-        };
-        let visitor = self.admit(visitor).await?;
-        let keys = oauth1::Keys {
-            consumer_key: app.consumer_key.expose_secret(),
-            consumer_secret: app.consumer_secret.expose_secret(),
-            token: None,
-            token_secret: None,
-        };
-        let step = "requesting an OAuth 1.0a request token";
-        let answer = self
-            .x
-            .request_token(keys, &callback)
-            .await
-            .map_err(|e| transport(step, e))?;
-        let fields = form_fields(&answer.body);
-        let confirmed = text(&fields, "oauth_callback_confirmed").as_deref() == Some("true");
-        let (Some(token), Some(secret), 200, true) = (
-            text(&fields, "oauth_token"),
-            text(&fields, "oauth_token_secret"),
-            answer.status,
-            confirmed,
-        ) else {
-            let mut cause = cause(step, &answer);
-            if answer.status == 200 && !confirmed {
-                cause = format!(
-                    "{step}: X did not confirm the callback (oauth_callback_confirmed is not true)"
-                );
-            }
-            return Err(ConnectError::Upstream {
-                cause,
-                gateway_timeout: false,
-            });
-        };
-        self.store
-            .put_pending(
-                format!("oauth1:{token}"),
-                Self::context(Flow::OAuth1, &visitor),
-                secret.into(),
-                self.expires(),
-            )
-            .await?;
-        Ok(format!(
-            "{}?oauth_token={}",
-            app.authorize_url,
-            oauth1::encode(&token)
-        ))
-    }
-
-    async fn start_oauth2(&self, visitor: Visitor) -> Result<String, ConnectError> {
-        let (Some(client), Some(callback)) = (&self.config.oauth2, self.callback_url()) else {
-            return Err(ConnectError::NotConfigured {
-                flow: "oauth2",
-                missing: "TWITTER_CLIENT_ID and PUBLIC_URL".into(),
-            });
-        };
-        let visitor = self.admit(visitor).await?;
-        let verifier = crate::random::alphanumeric(64);
-        let state = self.new_state();
-        self.store
-            .put_pending(
-                format!("oauth2:{state}"),
-                Self::context(Flow::OAuth2, &visitor),
-                verifier.clone().into(),
-                self.expires(),
-            )
-            .await?;
-        // As the `oauth2` crate builds it: url's form encoding of each pair (a space is `+`).
-        let mut url = url::Url::parse(&client.authorize_url)
-            .expect("TWITTER_OAUTH2_AUTHORIZE_URL was checked at start");
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", client.client_id.expose_secret())
-            .append_pair("redirect_uri", &callback)
-            .append_pair("scope", &client.scopes)
-            .append_pair("state", &state)
-            .append_pair("code_challenge", &pkce_challenge(&verifier))
-            .append_pair("code_challenge_method", "S256");
-        Ok(url.into())
-    }
-
-    /// An unguessable state that carries its own MAC: `{nonce}.{mac}`.
-    fn new_state(&self) -> String {
-        let nonce = crate::random::alphanumeric(32);
-        format!("{nonce}.{}", self.state_mac(&nonce))
-    }
-
-    fn state_mac(&self, nonce: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.state_key).expect("any key length");
-        mac.update(nonce.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    }
-
-    /// Whether a state has the shape of ours, and if so whether its MAC is right.
-    fn state_kind(&self, state: &str) -> StateKind {
-        let Some((nonce, mac)) = state.split_once('.') else {
-            return StateKind::Foreign;
-        };
-        if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) || mac.len() != 43
-        {
-            return StateKind::Foreign;
-        }
-        let expected = self.state_mac(nonce);
-        if subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), mac.as_bytes()).into() {
-            StateKind::Ours
-        } else {
-            StateKind::Forged
-        }
-    }
-
     /// Finishes a flow this service started. `None`: the redirect belongs to no flow of ours
     /// (it is forwarded to Tracardi as it is).
     pub async fn finish(&self, redirect: &Redirect) -> Option<Result<Finished, ConnectError>> {
@@ -453,110 +340,6 @@ impl Connect {
             now_millis(),
         )
     }
-
-    /// Request token + verifier → user token → the account. The verifier is sent once.
-    async fn exchange_oauth1(
-        &self,
-        key: &str,
-        request_secret: &SecretString,
-        verifier: &str,
-    ) -> Result<Account, ConnectError> {
-        let app = self
-            .config
-            .oauth1
-            .as_ref()
-            .ok_or(ConnectError::NotConfigured {
-                flow: "oauth1",
-                missing: "TWITTER_CONSUMER_KEY and TWITTER_CONSUMER_SECRET".into(),
-            })?;
-        let request_token = key.trim_start_matches("oauth1:");
-        let step = "exchanging the OAuth 1.0a verifier for an access token";
-        let answer = self
-            .x
-            .access_token(
-                oauth1::Keys {
-                    consumer_key: app.consumer_key.expose_secret(),
-                    consumer_secret: app.consumer_secret.expose_secret(),
-                    token: Some(request_token),
-                    token_secret: Some(request_secret.expose_secret()),
-                },
-                verifier,
-            )
-            .await
-            .map_err(|e| transport(step, e))?;
-        let fields = form_fields(&answer.body);
-        let (200, Some(token), Some(token_secret)) = (
-            answer.status,
-            text(&fields, "oauth_token"),
-            text(&fields, "oauth_token_secret"),
-        ) else {
-            return Err(ConnectError::Upstream {
-                cause: cause(step, &answer),
-                gateway_timeout: false,
-            });
-        };
-        let token = SecretString::from(token);
-        let token_secret = SecretString::from(token_secret);
-        let step = "reading the connected account (GET /2/users/me)";
-        let answer = self
-            .x
-            .users_me_signed(oauth1::Keys {
-                consumer_key: app.consumer_key.expose_secret(),
-                consumer_secret: app.consumer_secret.expose_secret(),
-                token: Some(token.expose_secret()),
-                token_secret: Some(token_secret.expose_secret()),
-            })
-            .await
-            .map_err(|e| transport(step, e))?;
-        account(step, &answer)
-    }
-
-    /// Code + PKCE verifier → bearer token → the account. The code is sent once.
-    async fn exchange_oauth2(
-        &self,
-        verifier: &SecretString,
-        code: &str,
-    ) -> Result<Account, ConnectError> {
-        let (Some(client), Some(callback)) = (&self.config.oauth2, self.callback_url()) else {
-            return Err(ConnectError::NotConfigured {
-                flow: "oauth2",
-                missing: "TWITTER_CLIENT_ID and PUBLIC_URL".into(),
-            });
-        };
-        let step = "exchanging the OAuth 2.0 code for a token";
-        let answer = self
-            .x
-            .oauth2_token(
-                client.client_id.expose_secret(),
-                client.client_secret.as_ref().map(|s| s.expose_secret()),
-                code,
-                verifier.expose_secret(),
-                &callback,
-            )
-            .await
-            .map_err(|e| transport(step, e))?;
-        let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        let (200, Some(token)) = (answer.status, body["access_token"].as_str()) else {
-            return Err(ConnectError::Upstream {
-                cause: cause(step, &answer),
-                gateway_timeout: false,
-            });
-        };
-        let token = SecretString::from(token.to_owned());
-        let step = "reading the connected account (GET /2/users/me)";
-        let answer = self
-            .x
-            .users_me_bearer(token.expose_secret())
-            .await
-            .map_err(|e| transport(step, e))?;
-        account(step, &answer)
-    }
-}
-
-enum StateKind {
-    Ours,
-    Forged,
-    Foreign,
 }
 
 struct Account {

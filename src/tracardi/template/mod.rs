@@ -63,9 +63,18 @@
 //! `arbitrary_precision`), so they print as floats, where Python would print the exact integer;
 //! likewise the JSON `-0` reads as the float `-0.0` (Python: the integer `0`).
 
+mod lookup;
+mod repr;
+mod scan;
+
+use lookup::*;
+use repr::*;
+pub use repr::{python_float_repr, python_repr, python_str};
+use scan::*;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 /// One of the six data sources a reference can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,6 +242,9 @@ pub enum TemplateError {
     /// A reference reads from a source that is neither an object nor `null`.
     #[error("Invalid data reference: `{reference}` reads from a source that is not a JSON object")]
     SourceNotObject { reference: String },
+    /// The rendered text passed the limit given to [`render`]; rendering stopped there.
+    #[error("the text passes {max_bytes} bytes once the data is inserted")]
+    TooLong { max_bytes: usize },
     /// Text that starts like a reference but is not one (only from [`check_syntax`]).
     #[error("malformed reference `{snippet}` at character {position}: {problem}")]
     Malformed {
@@ -249,17 +261,66 @@ pub enum TemplateError {
 /// Renders `template`, replacing every reference by its value as Python's `str()` prints it.
 /// The first reference without a value stops rendering with [`TemplateError::MissingPath`].
 /// Malformed references are left as they are (as in Tracardi); see [`check_syntax`].
-pub fn render(template: &str, sources: &Sources) -> Result<String, TemplateError> {
-    let mut out = String::with_capacity(template.len());
+///
+/// A text that would pass `max_bytes` is [`TemplateError::TooLong`]: writing stops at the
+/// limit, so a small template that inserts a large value many times costs no more than the
+/// limit (a 63 KB request once rendered to 54 MB). The references after that point are still
+/// looked up, so that a missing one is reported first, as it would be without a limit.
+pub fn render(
+    template: &str,
+    sources: &Sources,
+    max_bytes: usize,
+) -> Result<String, TemplateError> {
+    let mut out = Output {
+        text: String::with_capacity(template.len().min(max_bytes)),
+        max_bytes,
+    };
+    let mut full = false;
     let mut copied = 0;
     for reference in references(template) {
-        out.push_str(&template[copied..reference.span.start]);
         let value = resolve(&reference, sources)?;
-        write_str_value(&mut out, &value);
+        if !full {
+            full = out
+                .push(&template[copied..reference.span.start])
+                .and_then(|()| write_str_value(&mut out, value))
+                .is_err();
+        }
         copied = reference.span.end;
     }
-    out.push_str(&template[copied..]);
-    Ok(out)
+    if full || out.push(&template[copied..]).is_err() {
+        return Err(TemplateError::TooLong { max_bytes });
+    }
+    Ok(out.text)
+}
+
+/// Text being written, refused past `max_bytes`.
+struct Output {
+    text: String,
+    max_bytes: usize,
+}
+
+/// The [`Output`] would pass its limit.
+struct Full;
+
+impl Output {
+    fn unbounded() -> Output {
+        Output {
+            text: String::new(),
+            max_bytes: usize::MAX,
+        }
+    }
+
+    fn push(&mut self, s: &str) -> Result<(), Full> {
+        if self.text.len().saturating_add(s.len()) > self.max_bytes {
+            return Err(Full);
+        }
+        self.text.push_str(s);
+        Ok(())
+    }
+
+    fn push_char(&mut self, c: char) -> Result<(), Full> {
+        self.push(c.encode_utf8(&mut [0; 4]))
+    }
 }
 
 /// Every well-formed reference, in order, as `re.finditer` would find them.
@@ -297,371 +358,6 @@ pub fn check_syntax(template: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Scanning
-
-enum Attempt {
-    Reference(Reference),
-    Malformed {
-        start: usize,
-        problem: SyntaxProblem,
-    },
-}
-
-/// Tries a match at every `{{`, left to right; a well-formed reference is skipped as a whole.
-fn scan(template: &str) -> impl Iterator<Item = Attempt> + '_ {
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        loop {
-            let start = from + template.get(from..)?.find("{{")?;
-            match attempt_at(template, start) {
-                Some(Attempt::Reference(r)) => {
-                    from = r.span.end;
-                    return Some(Attempt::Reference(r));
-                }
-                other => {
-                    // `{` is one byte: the next position is a char boundary.
-                    from = start + 1;
-                    if other.is_some() {
-                        return other;
-                    }
-                }
-            }
-        }
-    })
-}
-
-/// Python's `\s` for `str` patterns: `str.isspace()`.
-fn is_py_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t'..='\r'
-            | '\u{1c}'..='\u{20}'
-            | '\u{85}'
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
-    )
-}
-
-/// `[\[\]0-9a-zA-a_\-\.]`: digits, `-`, `.`, and `A`..=`z` (letters and `[ \ ] ^ _` backtick).
-fn is_path_byte(b: u8) -> bool {
-    matches!(b, b'0'..=b'9' | b'A'..=b'z' | b'-' | b'.')
-}
-
-fn skip_py_space(s: &str, mut i: usize) -> usize {
-    while let Some(c) = s[i..].chars().next() {
-        if !is_py_space(c) {
-            break;
-        }
-        i += c.len_utf8();
-    }
-    i
-}
-
-/// `None` when the text at `start` (a `{{`) does not even look like a reference.
-fn attempt_at(s: &str, start: usize) -> Option<Attempt> {
-    let name_start = skip_py_space(s, start + 2);
-    let name_len = s[name_start..]
-        .bytes()
-        .take_while(u8::is_ascii_alphabetic)
-        .count();
-    let name_end = name_start + name_len;
-    if !s[name_end..].starts_with('@') {
-        return None;
-    }
-    let name = &s[name_start..name_end];
-    let malformed = |problem| Some(Attempt::Malformed { start, problem });
-    let Some(source) = Source::from_name(name) else {
-        return Source::from_name_ignoring_case(name)
-            .and_then(|_| malformed(SyntaxProblem::SourceCase(name.to_string())));
-    };
-    let path_start = name_end + 1;
-    let path_end = path_start
-        + s[path_start..]
-            .bytes()
-            .take_while(|&b| is_path_byte(b))
-            .count();
-    let path = &s[path_start..path_end];
-    let close = skip_py_space(s, path_end);
-    if s[close..].starts_with("}}") {
-        return match path.bytes().last() {
-            None => malformed(SyntaxProblem::EmptyPath),
-            Some(last @ (b'.' | b'[')) => malformed(SyntaxProblem::BadEnding(char::from(last))),
-            Some(_) => Some(Attempt::Reference(Reference {
-                source,
-                path: path.to_string(),
-                span: start..close + 2,
-            })),
-        };
-    }
-    match s[close..].chars().next() {
-        None | Some('}') => malformed(SyntaxProblem::Unclosed),
-        Some(_) => {
-            // The first character that broke the path: whitespace, or a forbidden one.
-            let bad = s[path_end..].chars().next().unwrap_or('}');
-            malformed(SyntaxProblem::Unexpected(bad))
-        }
-    }
-}
-
-/// The text to quote in a syntax error: up to the next `}}` when it is near and on the same
-/// line, else up to and including the character that broke the reference.
-fn snippet(s: &str, start: usize) -> String {
-    const MAX_CHARS: usize = 80;
-    let rest = &s[start..];
-    if let Some(close) = rest[2..].find("}}").map(|i| i + 2) {
-        let candidate = &rest[..close + 2];
-        let inner = &rest[2..close];
-        if !inner.contains('\n') && !inner.contains("{{") && candidate.chars().count() <= MAX_CHARS
-        {
-            return candidate.to_string();
-        }
-    }
-    // `{{`, whitespace, name, `@`, path, whitespace, then the offending character.
-    let at = rest.find('@').map_or(rest.len(), |i| i + 1);
-    let path_len = rest[at..].bytes().take_while(|&b| is_path_byte(b)).count();
-    let mut end = skip_py_space(rest, at + path_len);
-    if let Some(c) = rest[end..].chars().next() {
-        end += c.len_utf8();
-    }
-    rest[..end].chars().take(MAX_CHARS).collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Lookup
-
-/// Dotty's `_split`: `\\.` → a key ending in `\`, then `\.` → a literal `.`, then split on `.`.
-fn split_path(path: &str) -> Vec<String> {
-    // Sentinels cannot collide: a path holds only ASCII from the path class.
-    const SKIP: &str = "\u{0}";
-    const ESCAPED: &str = "\u{1}";
-    path.replace("\\\\.", &format!("{SKIP}."))
-        .replace("\\.", ESCAPED)
-        .split('.')
-        .map(|key| key.replace(ESCAPED, ".").replace(SKIP, "\\"))
-        .collect()
-}
-
-fn resolve(reference: &Reference, sources: &Sources) -> Result<Value, TemplateError> {
-    let missing = || TemplateError::MissingPath {
-        reference: reference.expression(),
-    };
-    let root = sources.get(reference.source);
-    let root: &Map<String, Value> = match root {
-        Value::Object(map) => map,
-        Value::Null if reference.path.starts_with("...") => return Ok(Value::Object(Map::new())),
-        Value::Null => return Err(missing()),
-        _ => {
-            return Err(TemplateError::SourceNotObject {
-                reference: reference.expression(),
-            });
-        }
-    };
-    if reference.path.starts_with("...") {
-        return Ok(Value::Object(root.clone()));
-    }
-    let mut segments = split_path(&reference.path).into_iter();
-    let first = segments.next().unwrap_or_default();
-    let mut current = root.get(&first).ok_or_else(missing)?;
-    for segment in segments {
-        current = match current {
-            Value::Object(map) => map.get(&segment),
-            Value::Array(list) => list_index(&segment).and_then(|i| list.get(i)),
-            _ => None,
-        }
-        .ok_or_else(missing)?;
-    }
-    Ok(current.clone())
-}
-
-/// Python's `it.isdigit()` then `int(it)`, for ASCII paths. Too large an index is out of range.
-fn list_index(segment: &str) -> Option<usize> {
-    if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(segment.parse().unwrap_or(usize::MAX))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Python's str() and repr()
-
-/// Python's `str(value)`.
-pub fn python_str(value: &Value) -> String {
-    let mut out = String::new();
-    write_str_value(&mut out, value);
-    out
-}
-
-/// Python's `repr(value)`.
-pub fn python_repr(value: &Value) -> String {
-    let mut out = String::new();
-    write_repr(&mut out, value);
-    out
-}
-
-fn write_str_value(out: &mut String, value: &Value) {
-    match value {
-        Value::String(s) => out.push_str(s),
-        other => write_repr(out, other),
-    }
-}
-
-fn write_repr(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("None"),
-        Value::Bool(true) => out.push_str("True"),
-        Value::Bool(false) => out.push_str("False"),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                out.push_str(&i.to_string());
-            } else if let Some(u) = n.as_u64() {
-                out.push_str(&u.to_string());
-            } else {
-                out.push_str(&python_float_repr(n.as_f64().unwrap_or(f64::NAN)));
-            }
-        }
-        Value::String(s) => write_str_repr(out, s),
-        Value::Array(list) => {
-            out.push('[');
-            for (i, item) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_repr(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_str_repr(out, key);
-                out.push_str(": ");
-                write_repr(out, item);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// Python's `repr(float)`: the shortest digits that read back as the same float, in positional
-/// notation when the decimal exponent is in -4..16, else as `d.ddde±XX`.
-pub fn python_float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.into();
-    }
-    // Rust's `{:e}` prints the shortest round-trip digits too: `-1.2345e-5`, `1e16`.
-    let sci = format!("{f:e}");
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let mut out = String::from(sign);
-    if !(-4..16).contains(&exponent) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let exp_sign = if exponent < 0 { '-' } else { '+' };
-        out.push_str(&format!("e{exp_sign}{:02}", exponent.unsigned_abs()));
-        return out;
-    }
-    // Position of the decimal point after the first `point` digits.
-    let point = exponent + 1;
-    if point <= 0 {
-        out.push_str("0.");
-        out.push_str(&"0".repeat(point.unsigned_abs() as usize));
-        out.push_str(&digits);
-    } else {
-        let point = point as usize;
-        if point >= digits.len() {
-            out.push_str(&digits);
-            out.push_str(&"0".repeat(point - digits.len()));
-            out.push_str(".0");
-        } else {
-            out.push_str(&digits[..point]);
-            out.push('.');
-            out.push_str(&digits[point..]);
-        }
-    }
-    out
-}
-
-/// Python's `repr(str)`: single quotes unless the text has `'` and no `"`; escapes `\\`, the
-/// quote, `\t \n \r`, other control characters, and the characters Python does not consider
-/// printable.
-fn write_str_repr(out: &mut String, s: &str) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_ascii() || python_printable(c) => out.push(c),
-            c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push(quote);
-}
-
-/// Python's `str.isprintable()` for one non-ASCII character: false for the general categories
-/// Cc, Cf, Co, Cs, Cn, Zl, Zp and Zs. The Cc, Cf, Co, Zl, Zp and Zs sets are listed in full (as of
-/// Unicode 15); of Cn (unassigned) only the noncharacters and the wholly unassigned planes 4–13
-/// are known here, so a code point assigned after Unicode 15, or still unassigned inside an
-/// assigned block, prints as itself where Python would escape it.
-fn python_printable(c: char) -> bool {
-    let cp = c as u32;
-    let not_printable = matches!(cp,
-        // Cc
-        0x80..=0x9f
-        // Zs (besides the ASCII space), Zl, Zp
-        | 0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000
-        // Cf
-        | 0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x890..=0x891 | 0x8e2 | 0x180e
-        | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x206f | 0xfeff
-        | 0xfff9..=0xfffb | 0x110bd | 0x110cd | 0x13430..=0x1343f | 0x1bca0..=0x1bca3
-        | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f
-        // Co
-        | 0xe000..=0xf8ff | 0xf0000..=0x10ffff
-        // Cn: noncharacters and unassigned planes
-        | 0xfdd0..=0xfdef | 0x40000..=0xdffff
-    ) || (cp & 0xfffe) == 0xfffe;
-    !not_printable
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,7 +377,7 @@ mod tests {
             memory: &null,
             flow: &null,
         };
-        render(template, &sources)
+        render(template, &sources, usize::MAX)
     }
 
     fn profile() -> Value {
@@ -742,7 +438,8 @@ mod tests {
             render(
                 "{{payload@v}}{{profile@v}}{{event@v}}{{session@v}}{{memory@v}}{{flow@v}} \
                  {{event@properties.sku}}",
-                &sources
+                &sources,
+                usize::MAX
             ),
             Ok("PRESMF X-1".into())
         );
@@ -892,7 +589,7 @@ mod tests {
             missing("payload@a")
         );
         assert_eq!(
-            render("{{flow@id}}", &Sources::default()),
+            render("{{flow@id}}", &Sources::default(), usize::MAX),
             missing("flow@id")
         );
     }
@@ -927,7 +624,7 @@ mod tests {
             Ok("{'b': 1, 'a': 'x'}".into())
         );
         assert_eq!(
-            render("{{flow@...x}}", &Sources::default()),
+            render("{{flow@...x}}", &Sources::default(), usize::MAX),
             Ok("{}".into())
         );
         // `{{payload@...}}` does not match: the path ends in `.`.
@@ -1293,5 +990,45 @@ mod tests {
             ),
             Ok("{{payload@x.}} X {{Payload@x}}".into())
         );
+    }
+
+    #[test]
+    fn rendering_stops_at_the_limit() {
+        let payload = json!({"s": "abc", "l": ["ab"], "big": "x".repeat(60_000)});
+        let sources = Sources {
+            payload: &payload,
+            ..Sources::default()
+        };
+        assert_eq!(render("{{payload@s}}", &sources, 3), Ok("abc".into()));
+        assert_eq!(
+            render("{{payload@s}}", &sources, 2),
+            Err(TemplateError::TooLong { max_bytes: 2 })
+        );
+        assert_eq!(render("[{{payload@s}}]", &sources, 5), Ok("[abc]".into()));
+        assert!(render("[{{payload@s}}]", &sources, 4).is_err());
+        assert_eq!(render("{{payload@l}}", &sources, 6), Ok("['ab']".into()));
+        assert!(render("{{payload@l}}", &sources, 5).is_err());
+        // A 60 KB value a thousand times: 60 MB unbounded, refused at the limit.
+        let template = "{{payload@big}}".repeat(1000);
+        assert_eq!(
+            render(&template, &sources, 1_000_000),
+            Err(TemplateError::TooLong {
+                max_bytes: 1_000_000
+            })
+        );
+        // The whole source, printed as Python does, stops too.
+        let whole = "{{payload@...all}}".repeat(1000);
+        assert!(render(&whole, &sources, 1_000_000).is_err());
+    }
+
+    #[test]
+    fn a_missing_reference_past_the_limit_is_still_reported() {
+        let payload = json!({"big": "x".repeat(1000)});
+        let sources = Sources {
+            payload: &payload,
+            ..Sources::default()
+        };
+        let template = format!("{}{{{{payload@nope}}}}", "{{payload@big}}".repeat(10));
+        assert_eq!(render(&template, &sources, 5000), missing("payload@nope"));
     }
 }
