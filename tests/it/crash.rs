@@ -1,7 +1,7 @@
 //! The crash test: callbacks acknowledged to browsers survive `kill -9` and arrive exactly once.
 
 use crate::fake_tracardi::FakeTracardi;
-use crate::support::{API_KEY, SECRET, client, free_port};
+use crate::support::{API_KEY, SECRET, client, port_from_file};
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -9,11 +9,15 @@ use std::time::Duration;
 
 const CALLBACKS: usize = 300;
 
-/// Starts the real binary with a clean environment: only what this test sets.
-fn start_service(port: u16, data_dir: &std::path::Path, tracardi_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tracardi-twitter"))
+/// Starts the real binary with a clean environment (only what this test sets) on 127.0.0.1:0,
+/// and returns it with the base URL of the port it picked.
+async fn start_service(data_dir: &std::path::Path, tracardi_url: &str) -> (Child, String) {
+    let port_dir = tempfile::tempdir().unwrap();
+    let port_file = port_dir.path().join("port");
+    let mut service = Command::new(env!("CARGO_BIN_EXE_tracardi-twitter"))
         .env_clear()
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("PORT_FILE", &port_file)
         .env("DATA_DIR", data_dir)
         .env("API_KEY", API_KEY)
         .env("SECRET", SECRET)
@@ -29,7 +33,12 @@ fn start_service(port: u16, data_dir: &std::path::Path, tracardi_url: &str) -> C
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the service binary starts")
+        .expect("the service binary starts");
+    let port = port_from_file(&port_file, || {
+        service.try_wait().unwrap().map(|status| status.to_string())
+    })
+    .await;
+    (service, format!("http://127.0.0.1:{port}"))
 }
 
 async fn wait_healthy(base: &str) {
@@ -53,9 +62,7 @@ async fn wait_healthy(base: &str) {
 async fn acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
     let data_dir = tempfile::tempdir().unwrap();
     let tracardi = FakeTracardi::absent();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut service = start_service(port, data_dir.path(), &tracardi.url);
+    let (mut service, base) = start_service(data_dir.path(), &tracardi.url).await;
     wait_healthy(&base).await;
 
     // Browsers arrive concurrently; the process is killed while they still do.
@@ -94,7 +101,8 @@ async fn acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
 
     // Tracardi appears; the service starts again on the same DATA_DIR.
     tracardi.come_up().await;
-    let mut service = start_service(port, data_dir.path(), &tracardi.url);
+    // (On whatever port it is given now: the browsers are gone; Tracardi is what waits.)
+    let (mut service, base) = start_service(data_dir.path(), &tracardi.url).await;
     wait_healthy(&base).await;
     let token_of = |e: &serde_json::Value| {
         e["properties"]["oauth_token"]
