@@ -2,7 +2,7 @@
 
 use super::AppState;
 use crate::tracardi::form::Form;
-use crate::twitter::credentials::{resource_form, resource_init};
+use crate::tracardi::resource_form::{resource_form, resource_init};
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
