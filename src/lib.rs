@@ -31,15 +31,16 @@ pub use http::{openapi, router};
 pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
     let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
         .map_err(|e| format!("DATA_DIR: {e}"))?;
-    Ok(app_state_with(config, Arc::new(outbox)))
+    Ok(app_state_with(config, store::Stores::of(outbox)))
 }
 
-/// Builds the shared state around an event store that is already open (any backend).
-pub fn app_state_with(config: &Config, outbox: Arc<dyn store::Outbox>) -> http::AppState {
+/// Builds the shared state around stores that are already open (any backend).
+pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState {
+    let store::Stores { outbox, pending } = stores;
     let client = twitter::client::XClient::new(&config.twitter);
     let connect = connect::Connect::new(
         client.clone(),
-        outbox.clone(),
+        pending,
         config.connect.clone(),
         &config.secret,
     );

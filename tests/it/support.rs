@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tempfile::TempDir;
 use tracardi_twitter::config::{Config, LogFormat, ServeArgs};
-use tracardi_twitter::store::Outbox;
 use tracardi_twitter::store::sqlite::SqliteOutbox;
+use tracardi_twitter::store::{Outbox, Stores};
 
 /// The service's API key and secret in tests (the key must have at least 32 characters).
 pub const API_KEY: &str = "test-api-key-0123456789abcdef-0123456789";
@@ -109,7 +109,9 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("a temporary DATA_DIR");
         let config = config(extra_args, data_dir.path());
         let outbox = SqliteOutbox::open(&config.data_dir).expect("the event store opens");
-        let state = tracardi_twitter::app_state_with(&config, wrap(Arc::new(outbox)));
+        let mut stores = Stores::of(outbox);
+        stores.outbox = wrap(stores.outbox);
+        let state = tracardi_twitter::app_state_with(&config, stores);
         let api_key = config.api_key.expose_secret().to_owned();
         let secret = config.secret.expose_secret().to_owned();
         let listener = tokio::net::TcpListener::bind(config.listen_addr)
