@@ -28,10 +28,24 @@ pub use http::{openapi, router};
 
 /// Builds the shared state from a checked configuration, opening the event store.
 /// The process's TLS provider must be installed first ([`install_crypto_provider`]).
-pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
-    let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
-        .map_err(|e| format!("DATA_DIR: {e}"))?;
-    Ok(app_state_with(config, store::Stores::of(outbox)))
+pub async fn app_state(config: &Config) -> Result<http::AppState, RunError> {
+    Ok(app_state_with(config, open_stores(config).await?))
+}
+
+/// Opens the configured store: Redis when REDIS_URL is set (several replicas), else the SQLite
+/// file in DATA_DIR.
+pub async fn open_stores(config: &Config) -> Result<store::Stores, RunError> {
+    Ok(match &config.redis {
+        Some(redis) => store::Stores::of(
+            store::redis::RedisStore::open(redis)
+                .await
+                .map_err(|e| format!("REDIS_URL: {e}"))?,
+        ),
+        None => store::Stores::of(
+            store::sqlite::SqliteOutbox::open(&config.data_dir)
+                .map_err(|e| format!("DATA_DIR: {e}"))?,
+        ),
+    })
 }
 
 /// Builds the shared state around stores that are already open (any backend).
@@ -82,7 +96,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let state = app_state(&config)?;
+    let state = app_state(&config).await?;
     run_with(config, state, listener, shutdown).await
 }
 

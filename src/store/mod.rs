@@ -4,6 +4,7 @@
 //! file (default, one replica) and, later, Redis (several replicas). Every state change is
 //! idempotent by event id, so a repeated redirect or a repeated delivery changes nothing.
 
+pub mod redis;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};

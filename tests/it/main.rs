@@ -13,6 +13,8 @@ mod leak;
 mod limits;
 mod microservice;
 mod ops;
+mod redis_server;
 mod slow;
+mod store;
 mod support;
 mod validate;
