@@ -13,6 +13,7 @@ mod leak;
 mod limits;
 mod microservice;
 mod ops;
+mod redis;
 mod redis_server;
 mod slow;
 mod store;

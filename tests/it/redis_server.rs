@@ -19,6 +19,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    /// Settings given after the durable defaults (a later one wins).
+    extra: Vec<String>,
 }
 
 fn under_ci() -> bool {
@@ -28,6 +30,11 @@ fn under_ci() -> bool {
 impl RedisServer {
     /// `None`, after printing `skipped: ...`, when redis-server is missing and `CI` is not set.
     pub async fn start() -> Option<RedisServer> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`RedisServer::start`] with settings of the test's, e.g. `["--appendonly", "no"]`.
+    pub async fn start_with(extra: &[&str]) -> Option<RedisServer> {
         if !std::path::Path::new(REDIS_SERVER).exists() {
             assert!(
                 !under_ci(),
@@ -42,6 +49,7 @@ impl RedisServer {
             child: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("a directory for Redis's files"),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         server.restart().await;
         Some(server)
@@ -61,6 +69,7 @@ impl RedisServer {
             .args(["--save", ""])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tempfile::TempDir;
 use tracardi_twitter::config::{Config, LogFormat, ServeArgs};
-use tracardi_twitter::store::sqlite::SqliteOutbox;
-use tracardi_twitter::store::{Outbox, Stores};
+use tracardi_twitter::store::Outbox;
 
 /// The service's API key and secret in tests (the key must have at least 32 characters).
 pub const API_KEY: &str = "test-api-key-0123456789abcdef-0123456789";
@@ -108,8 +107,10 @@ impl TestApp {
         init();
         let data_dir = tempfile::tempdir().expect("a temporary DATA_DIR");
         let config = config(extra_args, data_dir.path());
-        let outbox = SqliteOutbox::open(&config.data_dir).expect("the event store opens");
-        let mut stores = Stores::of(outbox);
+        // SQLite in the fresh DATA_DIR, or Redis when the test gave --redis-url.
+        let mut stores = tracardi_twitter::open_stores(&config)
+            .await
+            .expect("the event store opens");
         stores.outbox = wrap(stores.outbox);
         let state = tracardi_twitter::app_state_with(&config, stores);
         let api_key = config.api_key.expose_secret().to_owned();
