@@ -1021,4 +1021,53 @@ mod tests {
         assert_eq!(config.api_key.expose_secret(), key);
         assert!(!dir.path().join(KEYS_FILE).exists());
     }
+
+    fn redis(
+        url: &str,
+        prefix: &str,
+        durability: &str,
+    ) -> Result<Option<RedisConfig>, ConfigError> {
+        RedisArgs {
+            redis_url: Some(url.to_owned()),
+            redis_prefix: prefix.to_owned(),
+            redis_durability: durability.to_owned(),
+            redis_wait_replicas: 0,
+        }
+        .check()
+    }
+
+    #[test]
+    fn redis_settings_are_checked_without_echoing_the_url() {
+        let config = redis(
+            "rediss://:pw-LEAKCHECK@redis.example:6380/1",
+            "tt",
+            "Relaxed",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (config.prefix.as_str(), config.durability),
+            ("tt", Durability::Relaxed)
+        );
+        assert!(!format!("{config:?}").contains("LEAKCHECK"));
+        assert!(
+            redis("", "tt", "strict").unwrap().is_none(),
+            "unset: SQLite"
+        );
+        let error = redis("http://:pw-LEAKCHECK@host", "tt", "strict")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("REDIS_URL: ") && !error.contains("LEAKCHECK"),
+            "{error}"
+        );
+        for prefix in ["", "a{b}", "with space"] {
+            let error = redis("redis://h", prefix, "strict")
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("REDIS_PREFIX: "), "{error}");
+        }
+        let error = redis("redis://h", "tt", "lax").unwrap_err().to_string();
+        assert!(error.starts_with("REDIS_DURABILITY: "), "{error}");
+    }
 }

@@ -36,11 +36,13 @@ pub async fn app_state(config: &Config) -> Result<http::AppState, RunError> {
 /// file in DATA_DIR.
 pub async fn open_stores(config: &Config) -> Result<store::Stores, RunError> {
     Ok(match &config.redis {
-        Some(redis) => store::Stores::of(
-            store::redis::RedisStore::open(redis)
+        Some(redis) => {
+            let store = store::redis::RedisStore::open(redis)
                 .await
-                .map_err(|e| format!("REDIS_URL: {e}"))?,
-        ),
+                .map_err(|e| format!("REDIS_URL: {e}"))?;
+            tracing::info!(prefix = %redis.prefix, "events and authorizations are kept in Redis");
+            store::Stores::of(store)
+        }
         None => store::Stores::of(
             store::sqlite::SqliteOutbox::open(&config.data_dir)
                 .map_err(|e| format!("DATA_DIR: {e}"))?,

@@ -9,10 +9,22 @@ use std::time::Duration;
 
 const CALLBACKS: usize = 300;
 
-/// Starts the real binary with a clean environment: only what this test sets.
-fn start_service(port: u16, data_dir: &std::path::Path, tracardi_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tracardi-twitter"))
-        .env_clear()
+/// Starts the real binary with a clean environment: only what this test sets (and REDIS_URL,
+/// when given).
+fn start_service(
+    port: u16,
+    data_dir: &std::path::Path,
+    tracardi_url: &str,
+    redis_url: Option<&str>,
+) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tracardi-twitter"));
+    command.env_clear();
+    if let Some(url) = redis_url {
+        // A restarted replica cannot tell a dead replica's lease from a live one's: what the
+        // killed process had claimed waits for its lease (twice the timeout + 5 s) to run out.
+        command.env("REDIS_URL", url).env("DELIVERY_TIMEOUT", "2s");
+    }
+    command
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("DATA_DIR", data_dir)
         .env("API_KEY", API_KEY)
@@ -51,11 +63,24 @@ async fn wait_healthy(base: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
+    survive_kill_9(None).await;
+}
+
+/// The same with the events in Redis: the process dies, Redis keeps what it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
+    let Some(redis) = crate::redis_server::RedisServer::start().await else {
+        return;
+    };
+    survive_kill_9(Some(&redis.url())).await;
+}
+
+async fn survive_kill_9(redis_url: Option<&str>) {
     let data_dir = tempfile::tempdir().unwrap();
     let tracardi = FakeTracardi::absent();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut service = start_service(port, data_dir.path(), &tracardi.url);
+    let mut service = start_service(port, data_dir.path(), &tracardi.url, redis_url);
     wait_healthy(&base).await;
 
     // Browsers arrive concurrently; the process is killed while they still do.
@@ -94,7 +119,7 @@ async fn acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
 
     // Tracardi appears; the service starts again on the same DATA_DIR.
     tracardi.come_up().await;
-    let mut service = start_service(port, data_dir.path(), &tracardi.url);
+    let mut service = start_service(port, data_dir.path(), &tracardi.url, redis_url);
     wait_healthy(&base).await;
     let token_of = |e: &serde_json::Value| {
         e["properties"]["oauth_token"]
