@@ -3,12 +3,13 @@
 
 use crate::fake_tracardi::FakeTracardi;
 use crate::redis_server::RedisServer;
-use crate::store::redis_config;
+use crate::store::{event, redis_config};
 use crate::support::TestApp;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracardi_twitter::config::Durability;
+use tracardi_twitter::store::Outbox;
 use tracardi_twitter::store::redis::RedisStore;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -215,4 +216,46 @@ async fn callbacks_acknowledged_before_redis_is_killed_survive_it() {
         .expect("the senders are done")
         .shutdown()
         .await;
+}
+
+#[tokio::test]
+async fn an_unreadable_event_in_redis_becomes_dead_and_the_others_are_claimed() {
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let store = RedisStore::open(&redis_config(&server.url(), Durability::Strict))
+        .await
+        .unwrap();
+    for (id, created) in [("a", 1), ("bad", 2), ("c", 3)] {
+        store.append(event(id, created)).await.unwrap();
+    }
+    // Damaged behind the service's back (a hand edit).
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = "{test}:event:bad";
+    redis::cmd("HSET")
+        .arg(key)
+        .arg("event")
+        .arg(r#"{"id": "bad"#)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let claimed = store.claim_due(10, WAIT).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|e| e.new.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.delivering, counts.dead, counts.pending), (2, 1, 0));
+    let reason: String = redis::cmd("HGET")
+        .arg(key)
+        .arg("last_error")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        reason.starts_with("stored event is not valid JSON: "),
+        "{reason}"
+    );
 }
