@@ -8,7 +8,7 @@
 //! store counts every event delivered. It is the drain half of `scripts/bench-drain.sh`.
 //!
 //! With REDIS_URL set (a durable Redis: appendonly yes, appendfsync always), the store is Redis
-//! instead, under a prefix of the run's own.
+//! instead, under a prefix of the run's own (left behind: use a Redis of its own).
 //!
 //! `cargo run --release --example drain -- 50 1 200`
 
@@ -97,7 +97,6 @@ async fn drain(events: usize, batch: usize) -> Result<Outcome, Error> {
                 wait_replicas: 0,
             })
             .await?;
-            store.clear().await?;
             Arc::new(store)
         }
         Err(_) => Arc::new(SqliteOutbox::open(dir.path())?),

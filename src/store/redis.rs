@@ -526,29 +526,6 @@ impl RedisStore {
         }
         self.run(&invocation, true).await
     }
-
-    /// Deletes every key under this store's prefix (tests).
-    #[doc(hidden)]
-    pub async fn clear(&self) -> Result<(), StoreError> {
-        let mut conn = self.inner.conn.clone();
-        let pattern = format!(
-            "{}:*",
-            self.inner.keys.tag.replace('{', "\\{").replace('}', "\\}")
-        );
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(pattern)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| backend(describe(&e)))?;
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(keys)
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(|e| backend(describe(&e)))?;
-        }
-        Ok(())
-    }
 }
 
 /// A failure to reach Redis makes the store not writable; a write that succeeds makes it
