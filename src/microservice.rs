@@ -3,11 +3,11 @@
 
 use crate::tracardi::form::{Form, FormField, FormGroup};
 use crate::tracardi::plugin::RunResponse;
-use crate::tracardi::template::{self, Sources};
+use crate::tracardi::template::{self, Sources, TemplateError};
 use crate::twitter::client::{TransportError, XClient};
 use crate::twitter::credentials::Credentials;
 use crate::twitter::diagnosis::{Refusal, refusal};
-use crate::twitter::text::{MAX_WEIGHTED_LENGTH, weighted_length};
+use crate::twitter::text::{MAX_FITTING_BYTES, MAX_WEIGHTED_LENGTH, weighted_length};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -70,8 +70,15 @@ pub fn validate_config(config: &Value) -> Result<Value, BTreeMap<String, String>
     if let Err(e) = template::check_syntax(tweet) {
         return error(format!("{e}"));
     }
-    // Without references the text is final: its length can be judged now.
+    // Without references the text is final: its length can be judged now (a text past
+    // MAX_FITTING_BYTES cannot fit and is not weighed, which keeps this bounded).
     if template::references(tweet).is_empty() {
+        if tweet.len() > MAX_FITTING_BYTES {
+            return error(format!(
+                "Tweet is far longer than {MAX_WEIGHTED_LENGTH} characters as X counts them ({} bytes)",
+                tweet.len()
+            ));
+        }
         let length = weighted_length(tweet);
         if length > MAX_WEIGHTED_LENGTH {
             return error(format!(
@@ -82,27 +89,60 @@ pub fn validate_config(config: &Value) -> Result<Value, BTreeMap<String, String>
     Ok(json!({ "tweet": tweet }))
 }
 
-/// Runs "Send tweet" for one `/plugin/run` request body (`init`, `context`, `params`).
+/// Runs "Send tweet" for one `/plugin/run` request body, an object with `init`, `context` and
+/// `params`.
 ///
 /// Every outcome is a `RunResponse`: success on `response`, each failure on `error` with a
 /// stable `code`. The post is sent once; a post that timed out is reported, never repeated,
 /// since X may have published it.
-pub async fn send_tweet(x: &XClient, init: &Value, context: &Value, params: &Value) -> RunResponse {
+///
+/// Rendering the template and weighing the text cost time in proportion to the data (up to
+/// [`MAX_FITTING_BYTES`] of text): they run on the blocking pool, with the body (whose freeing
+/// costs time too), so that a large run does not hold an async worker and with it `/health`,
+/// `/callback` and the request timeout.
+pub async fn send_tweet(x: &XClient, run: Value) -> RunResponse {
+    let tweet = match tokio::task::spawn_blocking(move || prepare(&run)).await {
+        Ok(Ok(tweet)) => tweet,
+        Ok(Err(refusal)) => return *refusal,
+        Err(failed) => {
+            tracing::error!(error = %failed, "preparing a tweet failed");
+            return RunResponse::error(
+                "internal_error",
+                "The tweet could not be prepared (an internal error, logged); nothing was posted."
+                    .into(),
+                Map::new(),
+            );
+        }
+    };
+    post(x, &tweet.credentials, &tweet.text).await
+}
+
+/// What [`prepare`] hands to the post.
+struct Tweet {
+    credentials: Credentials,
+    text: String,
+}
+
+/// The keys from the node and the text to post, rendered and checked; or the answer that
+/// refuses the run.
+fn prepare(run: &Value) -> Result<Tweet, Box<RunResponse>> {
+    let (init, context, params) = (&run["init"], &run["context"], &run["params"]);
     let no_extra = Map::new;
     let Some(template_text) = init.get("tweet").and_then(Value::as_str) else {
-        return RunResponse::error(
+        return Err(RunResponse::error(
             "invalid_config",
             "The node has no tweet text: open the node, write the tweet and save the workflow."
                 .into(),
             no_extra(),
-        );
+        )
+        .into());
     };
     let resource = &context["node"]["microservice"]["plugin"]["resource"];
     let credentials = match Credentials::from_json(resource) {
         Ok(parsed) => parsed.credentials,
         Err(fields) => {
             let missing: Vec<&str> = fields.keys().map(String::as_str).collect();
-            return RunResponse::error(
+            return Err(RunResponse::error(
                 "missing_credentials",
                 format!(
                     "The node carries no usable Twitter keys (context.node.microservice.plugin.resource lacks: {}). \
@@ -110,7 +150,8 @@ pub async fn send_tweet(x: &XClient, init: &Value, context: &Value, params: &Val
                     missing.join(", ")
                 ),
                 no_extra(),
-            );
+            )
+            .into());
         }
     };
     let null = Value::Null;
@@ -122,35 +163,57 @@ pub async fn send_tweet(x: &XClient, init: &Value, context: &Value, params: &Val
         memory: context.get("memory").unwrap_or(&null),
         flow: &null,
     };
-    let text = match template::render(template_text, &sources) {
+    let text = match template::render(template_text, &sources, MAX_FITTING_BYTES) {
         Ok(text) => text,
-        Err(e) => return RunResponse::error("missing_path", format!("{e}"), no_extra()),
+        Err(TemplateError::TooLong { .. }) => {
+            return Err(RunResponse::error(
+                "too_long",
+                format!(
+                    "The tweet is far longer than {MAX_WEIGHTED_LENGTH} characters as X counts them: with the data \
+                     inserted it passes {} KB, more than any tweet can hold. Nothing was posted.",
+                    MAX_FITTING_BYTES / 1024
+                ),
+                no_extra(),
+            )
+            .into());
+        }
+        Err(e) => {
+            return Err(RunResponse::error("missing_path", format!("{e}"), no_extra()).into());
+        }
     };
     if text.trim().is_empty() {
-        return RunResponse::error(
+        return Err(RunResponse::error(
             "empty_tweet",
             "The tweet is empty after inserting the data.".into(),
             no_extra(),
-        );
+        )
+        .into());
     }
     let length = weighted_length(&text);
     if length > MAX_WEIGHTED_LENGTH {
         let mut extra = Map::new();
         extra.insert("length".into(), json!(length));
-        return RunResponse::error(
+        return Err(RunResponse::error(
             "too_long",
             format!(
                 "The tweet is {length} characters as X counts them; the limit is {MAX_WEIGHTED_LENGTH}. Nothing was posted."
             ),
             extra,
-        );
+        )
+        .into());
     }
-    match x.post_tweet(&credentials, &text).await {
+    Ok(Tweet { credentials, text })
+}
+
+/// Posts the text once and turns X's answer into the node's.
+async fn post(x: &XClient, credentials: &Credentials, text: &str) -> RunResponse {
+    let no_extra = Map::new;
+    match x.post_tweet(credentials, text).await {
         Ok(answer) if answer.status == 200 || answer.status == 201 => {
             let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
             match body["data"]["id"].as_str() {
                 Some(id) => RunResponse::response(
-                    json!({"tweet_id": id, "text": body["data"]["text"].as_str().unwrap_or(&text)}),
+                    json!({"tweet_id": id, "text": body["data"]["text"].as_str().unwrap_or(text)}),
                     format!("Tweet {id} posted."),
                 ),
                 None => RunResponse::error(
@@ -250,5 +313,76 @@ mod tests {
         assert_eq!(SERVICE_ID, SERVICE_ID.to_lowercase());
         assert_eq!(SEND_TWEET_ID, SEND_TWEET_ID.to_lowercase());
         assert!(is_service(&SERVICE_ID.to_uppercase()));
+    }
+
+    /// A run whose template inserts a 60 KB property a thousand times: 60 MB if rendered whole.
+    fn expanding_run() -> Value {
+        let keys = json!({"api_key": "k", "api_secret": "s", "access_token": "t", "access_token_secret": "ts"});
+        json!({
+            "init": {"tweet": "{{event@properties.big}} ".repeat(1000)},
+            "context": {
+                "event": {"properties": {"big": "x".repeat(60_000)}},
+                "node": {"microservice": {"plugin": {"resource": keys}}}
+            },
+            "params": {"payload": {}}
+        })
+    }
+
+    fn nowhere() -> XClient {
+        crate::install_crypto_provider();
+        XClient::new(&crate::config::TwitterConfig {
+            api_url: "http://127.0.0.1:9".into(),
+            timeout: std::time::Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn a_template_that_expands_past_any_tweet_is_too_long() {
+        let answer = prepare(&expanding_run()).err().expect("refused");
+        assert_eq!(answer.result.port, "error");
+        assert_eq!(answer.result.value["code"], "too_long");
+        assert!(answer.result.value.get("length").is_none());
+        let message = answer.result.value["message"].as_str().unwrap_or_default();
+        assert!(message.contains("Nothing was posted"), "{message}");
+        // Missing data is still reported first.
+        let mut run = expanding_run();
+        run["init"]["tweet"] = json!(format!(
+            "{} {{{{event@nope}}}}",
+            run["init"]["tweet"].as_str().unwrap_or_default()
+        ));
+        let answer = prepare(&run).err().expect("refused");
+        assert_eq!(answer.result.value["code"], "missing_path");
+    }
+
+    #[test]
+    fn the_work_is_done_on_the_blocking_pool() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let x = nowhere();
+            let mut run = std::pin::pin!(send_tweet(&x, expanding_run()));
+            // Rendering and weighing on this (async) thread would finish within the first poll,
+            // since this run never reaches X: handed to the blocking pool, they cannot.
+            let first =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(run.as_mut().poll(cx))).await;
+            assert!(
+                first.is_pending(),
+                "the run was rendered on the async thread"
+            );
+            let answer = run.await;
+            assert_eq!(answer.result.value["code"], "too_long");
+        });
+    }
+
+    #[test]
+    fn config_too_long_to_weigh() {
+        let long = "a.".repeat(MAX_FITTING_BYTES);
+        let error = validate_config(&json!({ "tweet": long })).unwrap_err();
+        assert!(
+            error["tweet"].starts_with("Tweet is far longer"),
+            "{error:?}"
+        );
     }
 }

@@ -290,7 +290,7 @@ async fn plugin_form(
         (status = 403, description = FORBIDDEN, body = Detail),
         (status = 404, description = "Unknown ids", body = Detail),
         (status = 408, description = "The request took longer than REQUEST_TIMEOUT"),
-        (status = 413, description = "Body larger than 64 KiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than PLUGIN_BODY_LIMIT (16 MiB by default)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`{\"tweet\": \"Message\"}` (or `config`) for a bad configuration; FastAPI's shape for a missing parameter or a body, config or credentials of the wrong type", body = Unprocessable)
     ))]
 async fn plugin_validate(
@@ -299,26 +299,27 @@ async fn plugin_validate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     known_action(&params)?;
-    let body = parse_body(body)?;
-    let config = body
-        .get("config")
-        .ok_or_else(|| ApiError::field("config", "Field required"))?;
-    // Not read, but Tracardi's microservice types it (`credentials: dict = None`) and refuses
-    // anything else; so does this one, rather than ignore a caller's mistake.
-    if body
-        .get("credentials")
-        .is_some_and(|c| !c.is_object() && !c.is_null())
-    {
-        return Err(ApiError::RequestValidation(vec![json!({
-            "type": "dict_type",
-            "loc": ["body", "credentials"],
-            "msg": "Input should be a valid dictionary",
-            "input": null,
-        })]));
-    }
-    Ok(Json(
-        microservice::validate_config(config).map_err(ApiError::Fields)?,
-    ))
+    let config = with_body(body?, |body| {
+        let config = body
+            .get("config")
+            .ok_or_else(|| ApiError::field("config", "Field required"))?;
+        // Not read, but Tracardi's microservice types it (`credentials: dict = None`) and refuses
+        // anything else; so does this one, rather than ignore a caller's mistake.
+        if body
+            .get("credentials")
+            .is_some_and(|c| !c.is_object() && !c.is_null())
+        {
+            return Err(ApiError::RequestValidation(vec![json!({
+                "type": "dict_type",
+                "loc": ["body", "credentials"],
+                "msg": "Input should be a valid dictionary",
+                "input": null,
+            })]));
+        }
+        microservice::validate_config(config).map_err(ApiError::Fields)
+    })
+    .await?;
+    Ok(Json(config))
 }
 
 /// Run "Send tweet": render the template, check the length, post it once.
@@ -330,7 +331,7 @@ async fn plugin_validate(
         (status = 403, description = FORBIDDEN, body = Detail),
         (status = 404, description = "Unknown ids", body = Detail),
         (status = 408, description = "The request took longer than REQUEST_TIMEOUT"),
-        (status = 413, description = "Body larger than 64 KiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than PLUGIN_BODY_LIMIT (16 MiB by default)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter missing, or init, context or params missing or not an object", body = RequestErrors)
     ))]
 async fn plugin_run(
@@ -340,26 +341,55 @@ async fn plugin_run(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RunResponse>, ApiError> {
     known_action(&params)?;
-    let body = parse_body(body)?;
-    let missing: Vec<Value> = ["init", "context", "params"]
-        .into_iter()
-        .filter(|key| !body.get(*key).is_some_and(Value::is_object))
-        .map(|key| {
-            json!({"type": "missing", "loc": ["body", key], "msg": "Field required: an object", "input": null})
-        })
-        .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::RequestValidation(missing));
+    let run = with_body(body?, |body| {
+        let missing: Vec<Value> = ["init", "context", "params"]
+            .into_iter()
+            .filter(|key| !body.get(*key).is_some_and(Value::is_object))
+            .map(|key| {
+                json!({"type": "missing", "loc": ["body", key], "msg": "Field required: an object", "input": null})
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(body)
+        } else {
+            Err(ApiError::RequestValidation(missing))
+        }
+    })
+    .await?;
+    Ok(Json(microservice::send_tweet(&state.x, run).await))
+}
+
+/// Bodies up to this size are parsed where they arrive. Larger ones (a run carries Tracardi's
+/// whole event, session and profile, up to PLUGIN_BODY_LIMIT) are parsed, checked and freed on
+/// the blocking pool: a document of megabytes takes milliseconds to parse and to free, which
+/// must not hold up the other requests of an async worker.
+const PARSE_INLINE_UP_TO: usize = 64 * 1024;
+
+/// Parses `body` as a JSON object (FastAPI's 422 shape for anything else) and hands it to
+/// `work`, off the async workers when the body is large.
+async fn with_body<T: Send + 'static>(
+    body: Bytes,
+    work: impl FnOnce(Value) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let small = body.len() <= PARSE_INLINE_UP_TO;
+    let parse_and_work = move || parse_body(&body).and_then(work);
+    if small {
+        return parse_and_work();
     }
-    Ok(Json(
-        microservice::send_tweet(&state.x, &body["init"], &body["context"], &body["params"]).await,
-    ))
+    tokio::task::spawn_blocking(parse_and_work)
+        .await
+        .map_err(|failed| {
+            tracing::error!(error = %failed, "reading a large body failed");
+            ApiError::internal(
+                "internal_error",
+                "The body could not be read (an internal error, logged).",
+            )
+        })?
 }
 
 /// A JSON object body, or FastAPI's 422 shape for anything else.
-fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let body = body?;
-    match serde_json::from_slice::<Value>(&body) {
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
         Ok(value) if value.is_object() => Ok(value),
         _ => Err(ApiError::RequestValidation(vec![json!({
             "type": "json_invalid",
@@ -367,5 +397,59 @@ fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
             "msg": "The body must be a JSON object",
             "input": null,
         })])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body of megabytes is parsed and handled on the blocking pool: the first poll of the
+    /// handler's work returns at once, while the work itself is still waiting. (Run inline, the
+    /// first poll would only return once the work gave up waiting.)
+    #[test]
+    fn large_bodies_are_parsed_off_the_async_workers() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let large = Bytes::from(format!(
+            r#"{{"pad": "{}"}}"#,
+            "x".repeat(PARSE_INLINE_UP_TO)
+        ));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        runtime.block_on(async {
+            let mut work = std::pin::pin!(with_body(large, move |body| {
+                let waited = released.recv_timeout(std::time::Duration::from_secs(5));
+                Ok((waited.is_ok(), body["pad"].as_str().map(str::len)))
+            }));
+            let first = futures_poll_once(work.as_mut()).await;
+            assert!(
+                first.is_none(),
+                "the large body was handled on the async worker"
+            );
+            release.send(()).unwrap();
+            let (released_in_time, pad) = work.await.unwrap();
+            assert!(released_in_time);
+            assert_eq!(pad, Some(PARSE_INLINE_UP_TO));
+        });
+        // A small body is handled where it arrives.
+        let small = Bytes::from_static(br#"{"a": 1}"#);
+        let answer = runtime.block_on(with_body(small, |body| Ok(body["a"].clone())));
+        assert_eq!(answer.unwrap(), json!(1));
+        let not_an_object = runtime.block_on(with_body(Bytes::from_static(b"[1]"), Ok));
+        assert!(matches!(not_an_object, Err(ApiError::RequestValidation(_))));
+    }
+
+    /// Polls `future` once: its output if it was ready.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(future: F) -> Option<F::Output> {
+        let mut future = future;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut future).poll(cx) {
+                std::task::Poll::Ready(output) => Some(output),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }

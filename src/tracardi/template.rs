@@ -66,6 +66,7 @@
 use serde_json::{Map, Value};
 use std::fmt;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 /// One of the six data sources a reference can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,6 +234,9 @@ pub enum TemplateError {
     /// A reference reads from a source that is neither an object nor `null`.
     #[error("Invalid data reference: `{reference}` reads from a source that is not a JSON object")]
     SourceNotObject { reference: String },
+    /// The rendered text passed the limit given to [`render`]; rendering stopped there.
+    #[error("the text passes {max_bytes} bytes once the data is inserted")]
+    TooLong { max_bytes: usize },
     /// Text that starts like a reference but is not one (only from [`check_syntax`]).
     #[error("malformed reference `{snippet}` at character {position}: {problem}")]
     Malformed {
@@ -249,17 +253,66 @@ pub enum TemplateError {
 /// Renders `template`, replacing every reference by its value as Python's `str()` prints it.
 /// The first reference without a value stops rendering with [`TemplateError::MissingPath`].
 /// Malformed references are left as they are (as in Tracardi); see [`check_syntax`].
-pub fn render(template: &str, sources: &Sources) -> Result<String, TemplateError> {
-    let mut out = String::with_capacity(template.len());
+///
+/// A text that would pass `max_bytes` is [`TemplateError::TooLong`]: writing stops at the
+/// limit, so a small template that inserts a large value many times costs no more than the
+/// limit (a 63 KB request once rendered to 54 MB). The references after that point are still
+/// looked up, so that a missing one is reported first, as it would be without a limit.
+pub fn render(
+    template: &str,
+    sources: &Sources,
+    max_bytes: usize,
+) -> Result<String, TemplateError> {
+    let mut out = Output {
+        text: String::with_capacity(template.len().min(max_bytes)),
+        max_bytes,
+    };
+    let mut full = false;
     let mut copied = 0;
     for reference in references(template) {
-        out.push_str(&template[copied..reference.span.start]);
         let value = resolve(&reference, sources)?;
-        write_str_value(&mut out, &value);
+        if !full {
+            full = out
+                .push(&template[copied..reference.span.start])
+                .and_then(|()| write_str_value(&mut out, value))
+                .is_err();
+        }
         copied = reference.span.end;
     }
-    out.push_str(&template[copied..]);
-    Ok(out)
+    if full || out.push(&template[copied..]).is_err() {
+        return Err(TemplateError::TooLong { max_bytes });
+    }
+    Ok(out.text)
+}
+
+/// Text being written, refused past `max_bytes`.
+struct Output {
+    text: String,
+    max_bytes: usize,
+}
+
+/// The [`Output`] would pass its limit.
+struct Full;
+
+impl Output {
+    fn unbounded() -> Output {
+        Output {
+            text: String::new(),
+            max_bytes: usize::MAX,
+        }
+    }
+
+    fn push(&mut self, s: &str) -> Result<(), Full> {
+        if self.text.len().saturating_add(s.len()) > self.max_bytes {
+            return Err(Full);
+        }
+        self.text.push_str(s);
+        Ok(())
+    }
+
+    fn push_char(&mut self, c: char) -> Result<(), Full> {
+        self.push(c.encode_utf8(&mut [0; 4]))
+    }
 }
 
 /// Every well-formed reference, in order, as `re.finditer` would find them.
@@ -448,14 +501,20 @@ fn split_path(path: &str) -> Vec<String> {
         .collect()
 }
 
-fn resolve(reference: &Reference, sources: &Sources) -> Result<Value, TemplateError> {
+/// `{}`, what the whole-source form renders for a `null` source.
+static EMPTY_OBJECT: LazyLock<Value> = LazyLock::new(|| Value::Object(Map::new()));
+
+/// The value a reference points to, borrowed from the sources: a large value referenced many
+/// times is not copied each time.
+fn resolve<'a>(reference: &Reference, sources: &Sources<'a>) -> Result<&'a Value, TemplateError> {
     let missing = || TemplateError::MissingPath {
         reference: reference.expression(),
     };
     let root = sources.get(reference.source);
-    let root: &Map<String, Value> = match root {
+    let whole_source = reference.path.starts_with("...");
+    let map: &Map<String, Value> = match root {
         Value::Object(map) => map,
-        Value::Null if reference.path.starts_with("...") => return Ok(Value::Object(Map::new())),
+        Value::Null if whole_source => return Ok(&EMPTY_OBJECT),
         Value::Null => return Err(missing()),
         _ => {
             return Err(TemplateError::SourceNotObject {
@@ -463,12 +522,12 @@ fn resolve(reference: &Reference, sources: &Sources) -> Result<Value, TemplateEr
             });
         }
     };
-    if reference.path.starts_with("...") {
-        return Ok(Value::Object(root.clone()));
+    if whole_source {
+        return Ok(root);
     }
     let mut segments = split_path(&reference.path).into_iter();
     let first = segments.next().unwrap_or_default();
-    let mut current = root.get(&first).ok_or_else(missing)?;
+    let mut current = map.get(&first).ok_or_else(missing)?;
     for segment in segments {
         current = match current {
             Value::Object(map) => map.get(&segment),
@@ -477,7 +536,7 @@ fn resolve(reference: &Reference, sources: &Sources) -> Result<Value, TemplateEr
         }
         .ok_or_else(missing)?;
     }
-    Ok(current.clone())
+    Ok(current)
 }
 
 /// Python's `it.isdigit()` then `int(it)`, for ASCII paths. Too large an index is out of range.
@@ -493,61 +552,63 @@ fn list_index(segment: &str) -> Option<usize> {
 
 /// Python's `str(value)`.
 pub fn python_str(value: &Value) -> String {
-    let mut out = String::new();
-    write_str_value(&mut out, value);
-    out
+    let mut out = Output::unbounded();
+    // Without a limit, writing cannot fail.
+    let _ = write_str_value(&mut out, value);
+    out.text
 }
 
 /// Python's `repr(value)`.
 pub fn python_repr(value: &Value) -> String {
-    let mut out = String::new();
-    write_repr(&mut out, value);
-    out
+    let mut out = Output::unbounded();
+    // Without a limit, writing cannot fail.
+    let _ = write_repr(&mut out, value);
+    out.text
 }
 
-fn write_str_value(out: &mut String, value: &Value) {
+fn write_str_value(out: &mut Output, value: &Value) -> Result<(), Full> {
     match value {
-        Value::String(s) => out.push_str(s),
+        Value::String(s) => out.push(s),
         other => write_repr(out, other),
     }
 }
 
-fn write_repr(out: &mut String, value: &Value) {
+fn write_repr(out: &mut Output, value: &Value) -> Result<(), Full> {
     match value {
-        Value::Null => out.push_str("None"),
-        Value::Bool(true) => out.push_str("True"),
-        Value::Bool(false) => out.push_str("False"),
+        Value::Null => out.push("None"),
+        Value::Bool(true) => out.push("True"),
+        Value::Bool(false) => out.push("False"),
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
-                out.push_str(&i.to_string());
+                out.push(&i.to_string())
             } else if let Some(u) = n.as_u64() {
-                out.push_str(&u.to_string());
+                out.push(&u.to_string())
             } else {
-                out.push_str(&python_float_repr(n.as_f64().unwrap_or(f64::NAN)));
+                out.push(&python_float_repr(n.as_f64().unwrap_or(f64::NAN)))
             }
         }
         Value::String(s) => write_str_repr(out, s),
         Value::Array(list) => {
-            out.push('[');
+            out.push("[")?;
             for (i, item) in list.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push(", ")?;
                 }
-                write_repr(out, item);
+                write_repr(out, item)?;
             }
-            out.push(']');
+            out.push("]")
         }
         Value::Object(map) => {
-            out.push('{');
+            out.push("{")?;
             for (i, (key, item)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push(", ")?;
                 }
-                write_str_repr(out, key);
-                out.push_str(": ");
-                write_repr(out, item);
+                write_str_repr(out, key)?;
+                out.push(": ")?;
+                write_repr(out, item)?;
             }
-            out.push('}');
+            out.push("}")
         }
     }
 }
@@ -608,33 +669,33 @@ pub fn python_float_repr(f: f64) -> String {
 /// Python's `repr(str)`: single quotes unless the text has `'` and no `"`; escapes `\\`, the
 /// quote, `\t \n \r`, other control characters, and the characters Python does not consider
 /// printable.
-fn write_str_repr(out: &mut String, s: &str) {
+fn write_str_repr(out: &mut Output, s: &str) -> Result<(), Full> {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
         '\''
     };
-    out.push(quote);
+    out.push_char(quote)?;
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
+            '\\' => out.push("\\\\")?,
+            '\t' => out.push("\\t")?,
+            '\n' => out.push("\\n")?,
+            '\r' => out.push("\\r")?,
             c if c == quote => {
-                out.push('\\');
-                out.push(c);
+                out.push_char('\\')?;
+                out.push_char(c)?;
             }
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
+                out.push(&format!("\\x{:02x}", c as u32))?;
             }
-            c if c.is_ascii() || python_printable(c) => out.push(c),
-            c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+            c if c.is_ascii() || python_printable(c) => out.push_char(c)?,
+            c if (c as u32) <= 0xff => out.push(&format!("\\x{:02x}", c as u32))?,
+            c if (c as u32) <= 0xffff => out.push(&format!("\\u{:04x}", c as u32))?,
+            c => out.push(&format!("\\U{:08x}", c as u32))?,
         }
     }
-    out.push(quote);
+    out.push_char(quote)
 }
 
 /// Python's `str.isprintable()` for one non-ASCII character: false for the general categories
@@ -681,7 +742,7 @@ mod tests {
             memory: &null,
             flow: &null,
         };
-        render(template, &sources)
+        render(template, &sources, usize::MAX)
     }
 
     fn profile() -> Value {
@@ -742,7 +803,8 @@ mod tests {
             render(
                 "{{payload@v}}{{profile@v}}{{event@v}}{{session@v}}{{memory@v}}{{flow@v}} \
                  {{event@properties.sku}}",
-                &sources
+                &sources,
+                usize::MAX
             ),
             Ok("PRESMF X-1".into())
         );
@@ -892,7 +954,7 @@ mod tests {
             missing("payload@a")
         );
         assert_eq!(
-            render("{{flow@id}}", &Sources::default()),
+            render("{{flow@id}}", &Sources::default(), usize::MAX),
             missing("flow@id")
         );
     }
@@ -927,7 +989,7 @@ mod tests {
             Ok("{'b': 1, 'a': 'x'}".into())
         );
         assert_eq!(
-            render("{{flow@...x}}", &Sources::default()),
+            render("{{flow@...x}}", &Sources::default(), usize::MAX),
             Ok("{}".into())
         );
         // `{{payload@...}}` does not match: the path ends in `.`.
@@ -1293,5 +1355,45 @@ mod tests {
             ),
             Ok("{{payload@x.}} X {{Payload@x}}".into())
         );
+    }
+
+    #[test]
+    fn rendering_stops_at_the_limit() {
+        let payload = json!({"s": "abc", "l": ["ab"], "big": "x".repeat(60_000)});
+        let sources = Sources {
+            payload: &payload,
+            ..Sources::default()
+        };
+        assert_eq!(render("{{payload@s}}", &sources, 3), Ok("abc".into()));
+        assert_eq!(
+            render("{{payload@s}}", &sources, 2),
+            Err(TemplateError::TooLong { max_bytes: 2 })
+        );
+        assert_eq!(render("[{{payload@s}}]", &sources, 5), Ok("[abc]".into()));
+        assert!(render("[{{payload@s}}]", &sources, 4).is_err());
+        assert_eq!(render("{{payload@l}}", &sources, 6), Ok("['ab']".into()));
+        assert!(render("{{payload@l}}", &sources, 5).is_err());
+        // A 60 KB value a thousand times: 60 MB unbounded, refused at the limit.
+        let template = "{{payload@big}}".repeat(1000);
+        assert_eq!(
+            render(&template, &sources, 1_000_000),
+            Err(TemplateError::TooLong {
+                max_bytes: 1_000_000
+            })
+        );
+        // The whole source, printed as Python does, stops too.
+        let whole = "{{payload@...all}}".repeat(1000);
+        assert!(render(&whole, &sources, 1_000_000).is_err());
+    }
+
+    #[test]
+    fn a_missing_reference_past_the_limit_is_still_reported() {
+        let payload = json!({"big": "x".repeat(1000)});
+        let sources = Sources {
+            payload: &payload,
+            ..Sources::default()
+        };
+        let template = format!("{}{{{{payload@nope}}}}", "{{payload@big}}".repeat(10));
+        assert_eq!(render(&template, &sources, 5000), missing("payload@nope"));
     }
 }

@@ -4,12 +4,27 @@
 //!
 //! - The text is NFC-normalised first (as twitter-text's `text.normalize()`), so `e` + U+0301
 //!   counts as the single `é`.
-//! - Every URL counts 23 (`transformedURLLength`, the length of a t.co link), however long.
+//! - Every URL counts 23 (`transformedURLLength`, the length of a t.co link), however long, up to
+//!   twitter-text's limits (below).
 //! - Every emoji counts 2 (`defaultWeight`), the whole sequence: 👍🏽, 👨‍👩‍👧, 🇵🇱 and 1️⃣ are 2 each.
 //! - Every other code point counts 1 in the light ranges U+0000–U+10FF, U+2000–U+200D,
 //!   U+2010–U+201F, U+2032–U+2037 (Latin, Greek, Cyrillic, Hebrew, Arabic, Indic scripts …,
 //!   general punctuation), else 2 (CJK, Hangul, symbols …).
 //! - A post may weigh at most [`MAX_WEIGHTED_LENGTH`] = 280.
+//!
+//! twitter-text's own conformance cases (`validate.yml`, in `../shared/vectors/twitter-text/`)
+//! check this module: see `text/conformance.rs`.
+//!
+//! # Cost
+//!
+//! Counting is linear in the text: every position is looked at a bounded number of times. The
+//! URL rules are regular expressions in twitter-text, whose backtracking rescans every following
+//! domain label from each possible start; here one right-to-left pass first records, for every
+//! position, where the longest domain starting there ends (`label_chain_ends`), and the scan
+//! for URLs then reads that table.
+//!
+//! A text longer than [`MAX_FITTING_BYTES`] cannot fit any post, whatever it holds: callers stop
+//! building such a text (the template renderer does) instead of counting it.
 //!
 //! # Emoji (an approximation of twitter-text's twemoji regex)
 //!
@@ -18,37 +33,45 @@
 //! - a keycap: `#`, `*` or a digit, an optional U+FE0F, then U+20E3;
 //! - a skin-tone modifier on its own (U+1F3FB–U+1F3FF);
 //! - an `Extended_Pictographic` character (Unicode 15 table below), followed by an optional U+FE0F
-//!   or skin-tone modifier, then an optional tag sequence (U+E0020–U+E007E ending in U+E007F, the
-//!   flags of England, Scotland, Wales). Such a character followed by U+FE0E (text presentation)
-//!   is not an emoji, and © and ® (which weigh 1 as text) are emoji only when U+FE0F follows;
+//!   or skin-tone modifier, then an optional tag sequence (up to five of U+E0020–U+E007E, ending
+//!   in U+E007F: the flags of England, Scotland, Wales). Such a character followed by U+FE0E
+//!   (text presentation) is not an emoji, and © and ® (which weigh 1 as text) are emoji only
+//!   when U+FE0F follows;
 //!
 //! and any of these joined to further pictographic ones by U+200D (ZWJ sequences, 👨‍👩‍👧,
-//! 🏳️‍🌈). twemoji's regex lists the sequences Twitter draws, so an invented ZWJ sequence
-//! that twemoji does not know counts 2 here but more on X; nothing in common use differs.
+//! 🏳️‍🌈), up to four in all, as in the longest sequences Unicode recommends (families,
+//! kisses); a ZWJ after the fourth counts on its own and the next pictograph starts a new emoji.
+//! twemoji's regex lists the sequences Twitter draws, so an invented ZWJ sequence that twemoji
+//! does not know counts 2 here but more on X; nothing in common use differs.
 //!
-//! # URLs (a subset of twitter-text's `extractUrlsWithIndices`)
+//! # URLs (twitter-text's `extractUrlsWithIndices`)
 //!
 //! - A URL starts at the start of the text or after a character that is not an ASCII letter or
-//!   digit, `@`, `＠`, `$`, `#` or `＃`.
+//!   digit, `@`, `＠`, `$`, `#` or `＃` (nor U+FEFF, U+FFFE, U+FFFF), and not right after the end
+//!   of the URL before it.
 //! - `http://` or `https://` (any case), a domain, an optional `:port`, an optional `/path`
 //!   and an optional `?query`, with twitter-text's rules for which characters may appear in a
 //!   path or query and which may end one (so `example.com/a.` leaves the final `.` out, and
 //!   paths may hold balanced parentheses two deep).
 //! - A domain is dot-separated labels (any characters but ASCII punctuation, whitespace and
-//!   U+FEFF/U+FFFE/U+FFFF; `-` inside, `_` inside all but the last label) ending in a known
-//!   top-level domain: every two-letter country code, the generic ones in [`GENERIC_TLDS`] (a
-//!   list of common ones: twitter-text knows about 1,500; a URL ending in another counts by its
-//!   characters here), or punycode `xn--…`. Internationalised top-level domains in non-Latin
-//!   scripts are not recognised.
-//! - Without a scheme, only the ASCII part of the domain counts as a URL, it must not follow
+//!   U+FEFF/U+FFFE/U+FFFF; `-` inside, `_` inside all but the last label) ending in one of
+//!   twitter-text's ~1,500 top-level domains (`tlds.txt`, its `tld_lib.yml`: generic ones,
+//!   country codes, internationalised ones such as `рф` or `پاکستان`), or punycode `xn--…`.
+//!   A top-level domain may not run on into an ASCII letter or digit, `@`, `+` or `-`.
+//! - Without a scheme, only the ASCII parts of the domain count as URLs, it must not follow
 //!   `-`, `_`, `.` or `/`, and a bare `name.cc` with a country code (`setup.py`, `readme.md`)
 //!   is a URL only with a path, except `.co` and `.tv` (`vine.co`). Without a path, a port or a
 //!   query that follows the domain counts by its characters, as in twitter-text.
-//! - Not reproduced: t.co links' slug limit, the 4,096-character URL limit and IDNA
-//!   validation of the domain.
+//! - twitter-text's limits: a URL longer than [`MAX_URL_LENGTH`] (4,096 UTF-16 code units,
+//!   counting `https://` in front of one written without a scheme) is not a URL, nor is one
+//!   whose host has a label longer than 63 characters once punycode-encoded, nor a t.co link
+//!   whose slug is longer than 40 characters; a t.co link ends after its slug. Such a rejected
+//!   match counts by its characters, and no URL is looked for inside it.
 
+use std::collections::HashSet;
 use std::ops::Range;
-use unicode_normalization::UnicodeNormalization;
+use std::sync::LazyLock;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// The most a post may weigh (`maxWeightedTweetLength`).
 pub const MAX_WEIGHTED_LENGTH: usize = 280;
@@ -56,38 +79,95 @@ pub const MAX_WEIGHTED_LENGTH: usize = 280;
 /// What every URL weighs, whatever its length (`transformedURLLength`).
 pub const TRANSFORMED_URL_LENGTH: usize = 23;
 
+/// The longest URL, in UTF-16 code units with its scheme (twitter-text's `MAX_URL_LENGTH`).
+pub const MAX_URL_LENGTH: usize = 4096;
+
 /// What one emoji weighs (`defaultWeight` / `scale`).
 const EMOJI_WEIGHT: usize = 2;
 
+/// The most pictographs one ZWJ sequence joins.
+const MAX_ZWJ_ELEMENTS: usize = 4;
+
+/// The most tag characters in an emoji tag sequence (before its cancel tag).
+const MAX_TAGS: usize = 5;
+
+/// The most code points one emoji spans: four elements, each a pictograph, a modifier, the tags
+/// and their cancel tag, and the three ZWJs between them.
+const MAX_EMOJI_CHARS: usize = MAX_ZWJ_ELEMENTS * (1 + 1 + MAX_TAGS + 1) + (MAX_ZWJ_ELEMENTS - 1);
+
+/// The most code points an NFC-normalised text that fits a post can have. A URL weighs 23 for at
+/// most 4,096 code points, an emoji 2 for at most 35 (`MAX_EMOJI_CHARS`), anything else at least 1
+/// per code point: no part spans more than 4,096/23 code points per unit of weight, so a text of
+/// weight 280 spans at most 280 × 4,096 / 23 = 49,864.
+pub const MAX_FITTING_CHARS: usize = MAX_WEIGHTED_LENGTH * MAX_URL_LENGTH / TRANSFORMED_URL_LENGTH;
+
+// URLs are the densest: the bound above would be wrong if an emoji could be denser.
+const _: () = assert!(MAX_EMOJI_CHARS * TRANSFORMED_URL_LENGTH < MAX_URL_LENGTH * EMOJI_WEIGHT);
+
+/// The longest canonical decomposition of a code point (U+1F82 ᾂ is α + three marks): NFC turns
+/// at most this many code points into one.
+const MAX_DECOMPOSITION: usize = 4;
+
+/// The most bytes of UTF-8 a text that fits a post can have before normalisation: up to
+/// 4 code points (`MAX_DECOMPOSITION`) compose into each of the [`MAX_FITTING_CHARS`], and a code
+/// point takes at most 4 bytes. A longer text cannot fit, whatever it holds (779 KiB).
+pub const MAX_FITTING_BYTES: usize = MAX_FITTING_CHARS * MAX_DECOMPOSITION * 4;
+
 /// The weighted length of `text` as X counts it for a post (see the module documentation).
 pub fn weighted_length(text: &str) -> usize {
-    let text: String = text.nfc().collect();
-    let urls = url_ranges(&text);
-    let mut urls = urls.iter().peekable();
+    weigh(text, Emoji::Counted)
+}
+
+/// Whether `text` fits in one post.
+pub fn fits(text: &str) -> bool {
+    weighted_length(text) <= MAX_WEIGHTED_LENGTH
+}
+
+/// Whether emoji count as one unit (twitter-text's `emojiParsingEnabled`: on in config v3, X's;
+/// off in v2, whose conformance cases check the rest of this module too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emoji {
+    Counted,
+    #[cfg(test)]
+    ByCodePoint,
+}
+
+fn weigh(text: &str, emoji: Emoji) -> usize {
+    let text = nfc_chars(text);
+    let mut urls = url_ranges(&text).into_iter().peekable();
     let mut total = 0;
     let mut i = 0;
     while i < text.len() {
+        // An emoji may have run over the start of a URL, which then counts by its characters.
         while urls.next_if(|url| url.start < i).is_some() {}
         if let Some(url) = urls.next_if(|url| url.start == i) {
             total += TRANSFORMED_URL_LENGTH;
             i = url.end;
             continue;
         }
-        if let Some(end) = emoji_end(&text, i) {
+        if emoji == Emoji::Counted
+            && let Some(end) = emoji_end(&text, i)
+        {
             total += EMOJI_WEIGHT;
             i = end;
             continue;
         }
-        let c = next_char(&text, i).unwrap_or_default();
-        total += char_weight(c);
-        i += c.len_utf8();
+        total += char_weight(text[i]);
+        i += 1;
     }
     total
 }
 
-/// Whether `text` fits in one post.
-pub fn fits(text: &str) -> bool {
-    weighted_length(text) <= MAX_WEIGHTED_LENGTH
+/// The code points of `text`, NFC-normalised. Most text already is (all ASCII text), which a
+/// quick check tells for less than normalising costs.
+fn nfc_chars(text: &str) -> Vec<char> {
+    let mut chars = Vec::with_capacity(text.len());
+    if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        chars.extend(text.chars());
+    } else {
+        chars.extend(text.nfc());
+    }
+    chars
 }
 
 /// 1 in twitter-text v3's light ranges, else 2.
@@ -98,8 +178,9 @@ fn char_weight(c: char) -> usize {
     }
 }
 
-fn next_char(s: &str, i: usize) -> Option<char> {
-    s.get(i..)?.chars().next()
+/// twitter-text's invalid characters: a text holding one is not a valid post there.
+fn is_invalid(c: char) -> bool {
+    matches!(c, '\u{fffe}' | '\u{feff}' | '\u{ffff}')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,6 +190,7 @@ const ZWJ: char = '\u{200d}';
 const VS15: char = '\u{fe0e}';
 const VS16: char = '\u{fe0f}';
 const KEYCAP: char = '\u{20e3}';
+const CANCEL_TAG: char = '\u{e007f}';
 
 fn is_regional_indicator(c: char) -> bool {
     ('\u{1f1e6}'..='\u{1f1ff}').contains(&c)
@@ -144,13 +226,17 @@ fn is_pictographic(c: char) -> bool {
 }
 
 /// The end of the emoji (with its ZWJ continuations) that starts at `i`, if one does.
-fn emoji_end(s: &str, i: usize) -> Option<usize> {
+fn emoji_end(s: &[char], i: usize) -> Option<usize> {
     let mut end = emoji_element_end(s, i)?;
-    while next_char(s, end) == Some(ZWJ) {
-        let after = end + ZWJ.len_utf8();
-        match next_char(s, after) {
-            Some(c) if is_pictographic(c) => match emoji_element_end(s, after) {
-                Some(next) => end = next,
+    let mut elements = 1;
+    while elements < MAX_ZWJ_ELEMENTS && s.get(end) == Some(&ZWJ) {
+        let after = end + 1;
+        match s.get(after) {
+            Some(&c) if is_pictographic(c) => match emoji_element_end(s, after) {
+                Some(next) => {
+                    end = next;
+                    elements += 1;
+                }
                 None => break,
             },
             _ => break,
@@ -160,20 +246,20 @@ fn emoji_end(s: &str, i: usize) -> Option<usize> {
 }
 
 /// One emoji without ZWJ continuations.
-fn emoji_element_end(s: &str, i: usize) -> Option<usize> {
-    let c = next_char(s, i)?;
-    let mut end = i + c.len_utf8();
+fn emoji_element_end(s: &[char], i: usize) -> Option<usize> {
+    let c = *s.get(i)?;
+    let mut end = i + 1;
     if is_regional_indicator(c) {
-        if let Some(second) = next_char(s, end).filter(|&n| is_regional_indicator(n)) {
-            end += second.len_utf8();
+        if s.get(end).is_some_and(|&n| is_regional_indicator(n)) {
+            end += 1;
         }
         return Some(end);
     }
     if matches!(c, '#' | '*' | '0'..='9') {
-        if next_char(s, end) == Some(VS16) {
-            end += VS16.len_utf8();
+        if s.get(end) == Some(&VS16) {
+            end += 1;
         }
-        return (next_char(s, end) == Some(KEYCAP)).then(|| end + KEYCAP.len_utf8());
+        return (s.get(end) == Some(&KEYCAP)).then_some(end + 1);
     }
     if is_skin_tone(c) {
         return Some(end);
@@ -181,73 +267,126 @@ fn emoji_element_end(s: &str, i: usize) -> Option<usize> {
     if !is_pictographic(c) {
         return None;
     }
-    match next_char(s, end) {
-        Some(VS15) => return None,
-        Some(VS16) => end += VS16.len_utf8(),
-        Some(m) if is_skin_tone(m) => end += m.len_utf8(),
+    match s.get(end) {
+        Some(&VS15) => return None,
+        Some(&VS16) => end += 1,
+        Some(&m) if is_skin_tone(m) => end += 1,
         // © and ® are text unless asked to be emoji.
         _ if char_weight(c) == 1 => return None,
         _ => {}
     }
-    let mut tags = end;
-    while let Some(t) = next_char(s, tags).filter(|&t| is_tag(t)) {
-        tags += t.len_utf8();
-    }
-    if tags > end && next_char(s, tags) == Some('\u{e007f}') {
-        end = tags + '\u{e007f}'.len_utf8();
+    let tags = s[end..]
+        .iter()
+        .take(MAX_TAGS)
+        .take_while(|&&t| is_tag(t))
+        .count();
+    if tags > 0 && s.get(end + tags) == Some(&CANCEL_TAG) {
+        end += tags + 1;
     }
     Some(end)
 }
 
 // ---------------------------------------------------------------------------------------------
-// URLs
+// Top-level domains
 
-/// Every two-letter country-code top-level domain twitter-text knows.
-const COUNTRY_TLDS: &str = "ac ad ae af ag ai al am an ao aq ar as at au aw ax az ba bb bd be bf \
-    bg bh bi bj bl bm bn bo bq br bs bt bv bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv \
-    cw cx cy cz de dj dk dm do dz ec ee eg eh er es et eu fi fj fk fm fo fr ga gb gd ge gf gg gh \
-    gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo \
-    jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mf mg mh mk \
-    ml mm mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf \
-    pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sj sk sl sm sn so \
-    sr ss st su sv sx sy sz tc td tf tg th tj tk tl tm tn to tp tr tt tv tw tz ua ug uk um us uy \
-    uz va vc ve vg vi vn vu wf ws ye yt za zm zw";
-
-/// The generic top-level domains recognised here: the original ones and common new ones.
-pub const GENERIC_TLDS: &str = "com net org edu gov mil int info biz name pro mobi aero asia cat \
-    coop jobs museum tel travel post xxx arpa \
-    academy agency app art audio auto bar beer best bike bio blog book build business buzz cafe \
-    camera camp capital car cards care careers cash center chat church city click clinic \
-    clothing cloud club codes coffee college community company computer consulting cool \
-    credit dance data dating deals degree delivery dental design dev diet digital direct \
-    directory discount doctor dog domains download earth eco education email energy \
-    engineering events exchange expert express family fans farm fashion film finance \
-    fitness florist food football forum foundation free fun fund furniture gallery game games \
-    garden gift gifts global gold golf graphics green group guide guru health help holdings \
-    holiday host hosting house how icu inc industries institute insurance international \
-    jewelry kitchen land law lawyer legal life link live llc loan loans london love ltd \
-    management market marketing markets media menu mobile moda money movie music network \
-    news ninja nyc one online page paris partners party pet phone photo photography photos \
-    pics pictures pizza place plus press productions properties property pub radio realty \
-    recipes red rent repair report rest restaurant review reviews rocks run sale school \
-    science services sexy shoes shop shopping show site social software solar solutions \
-    space store stream studio style support surf systems tax team tech technology tickets \
-    tips today tokyo tools top tours town toys trade training tube university vegas \
-    ventures video vip vision watch website wedding wiki win wine work works world wtf xyz \
-    yoga zone";
-
-fn is_country_tld(word: &str) -> bool {
-    word.len() == 2 && COUNTRY_TLDS.split_whitespace().any(|t| t == word)
+/// twitter-text's top-level domains, lowercase, from `tlds.txt`.
+struct Tlds {
+    generic: HashSet<&'static str>,
+    country: HashSet<&'static str>,
+    /// The shortest and the longest, in code points: shorter and longer text is not looked up.
+    shortest: usize,
+    longest: usize,
 }
 
-fn is_generic_tld(word: &str) -> bool {
-    GENERIC_TLDS.split_whitespace().any(|t| t == word)
+static TLDS: LazyLock<Tlds> = LazyLock::new(|| Tlds::parse(include_str!("tlds.txt")));
+
+impl Tlds {
+    /// `# comment` lines, `[country]` and `[generic]` headings, then one domain a line.
+    fn parse(file: &'static str) -> Tlds {
+        let mut tlds = Tlds {
+            generic: HashSet::new(),
+            country: HashSet::new(),
+            shortest: usize::MAX,
+            longest: 0,
+        };
+        let mut section = None;
+        for line in file
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            match line {
+                "[country]" => section = Some(&mut tlds.country),
+                "[generic]" => section = Some(&mut tlds.generic),
+                tld => {
+                    let set = section
+                        .as_deref_mut()
+                        .expect("tlds.txt names its section before its first domain");
+                    set.insert(tld);
+                    let length = tld.chars().count();
+                    tlds.shortest = tlds.shortest.min(length);
+                    tlds.longest = tlds.longest.max(length);
+                }
+            }
+        }
+        tlds
+    }
 }
+
+/// The end of a top-level domain at `q`, tried as twitter-text's regex does: a generic one,
+/// else a country code, else punycode (`xn--` and letters, digits, `-`). Of the generic (and of
+/// the country) ones that match, the longest wins (its list puts a longer one before its
+/// prefixes), and none may run on into an ASCII letter or digit, `@`, `+` or `-`.
+///
+/// `key` is scratch space, kept by the caller to spare an allocation per call.
+fn tld_end(s: &[char], q: usize, key: &mut String) -> Option<usize> {
+    let tlds = &*TLDS;
+    key.clear();
+    let (mut generic, mut country) = (None, None);
+    for (n, &c) in s.get(q..)?.iter().take(tlds.longest).enumerate() {
+        if !is_domain_char(c) {
+            break;
+        }
+        key.extend(c.to_lowercase());
+        let end = q + n + 1;
+        let runs_on = s
+            .get(end)
+            .is_some_and(|&next| next.is_ascii_alphanumeric() || matches!(next, '@' | '+' | '-'));
+        if runs_on || n + 1 < tlds.shortest {
+            continue;
+        }
+        if tlds.generic.contains(key.as_str()) {
+            generic = Some(end);
+        } else if tlds.country.contains(key.as_str()) {
+            country = Some(end);
+        }
+    }
+    generic.or(country).or_else(|| punycode_end(s, q))
+}
+
+/// `xn--[-0-9a-z]+` at `q`, any case.
+fn punycode_end(s: &[char], q: usize) -> Option<usize> {
+    let head = s.get(q..q + 4)?;
+    if !head
+        .iter()
+        .zip("xn--".chars())
+        .all(|(&c, p)| c.to_ascii_lowercase() == p)
+    {
+        return None;
+    }
+    let len = s[q + 4..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == '-')
+        .count();
+    (len > 0).then_some(q + 4 + len)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Character classes of twitter-text's URL rules
 
 /// ASCII punctuation that cannot be part of a domain label (twitter-text's `punct`; `"` and
 /// the backtick are not in it).
 fn is_punct(c: char) -> bool {
-    "!'#%&()*+,\\-./:;<=>?@[]^_{|}~$".contains(c)
+    c.is_ascii_punctuation() && !matches!(c, '"' | '`')
 }
 
 fn is_space(c: char) -> bool {
@@ -257,12 +396,15 @@ fn is_space(c: char) -> bool {
     )
 }
 
-fn is_invalid(c: char) -> bool {
-    matches!(c, '\u{fffe}' | '\u{feff}' | '\u{ffff}')
-}
-
+/// `validDomainChars`: what a label starts and ends with.
 fn is_domain_char(c: char) -> bool {
     !is_punct(c) && !is_space(c) && !is_invalid(c)
+}
+
+/// What a label of a domain holds: `-` and `_` besides the domain characters (`_` only in a
+/// subdomain).
+fn is_label_char(c: char) -> bool {
+    is_domain_char(c) || c == '-' || c == '_'
 }
 
 fn is_valid_preceding(c: char) -> bool {
@@ -278,133 +420,199 @@ fn is_latin_accent(c: char) -> bool {
     )
 }
 
+/// What a label of `validAsciiDomain` holds (starting and ending with any of them).
+fn is_ascii_label_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || is_latin_accent(c)
+}
+
 fn is_cyrillic(c: char) -> bool {
     ('\u{400}'..='\u{4ff}').contains(&c)
 }
 
 fn is_path_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
-        || "!*';:=+,.$/%#[]-\u{2013}_~@|&".contains(c)
+        || matches!(
+            c,
+            '!' | '*'
+                | '\''
+                | ';'
+                | ':'
+                | '='
+                | '+'
+                | ','
+                | '.'
+                | '$'
+                | '/'
+                | '%'
+                | '#'
+                | '['
+                | ']'
+                | '-'
+                | '\u{2013}'
+                | '_'
+                | '~'
+                | '@'
+                | '|'
+                | '&'
+        )
         || is_cyrillic(c)
         || is_latin_accent(c)
 }
 
 fn is_path_ending_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "+-=_#/".contains(c) || is_cyrillic(c) || is_latin_accent(c)
+    c.is_ascii_alphanumeric()
+        || matches!(c, '+' | '-' | '=' | '_' | '#' | '/')
+        || is_cyrillic(c)
+        || is_latin_accent(c)
 }
 
 fn is_query_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!?*'@();:&=+$/%#[]-_.,~|".contains(c)
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '!' | '?'
+                | '*'
+                | '\''
+                | '@'
+                | '('
+                | ')'
+                | ';'
+                | ':'
+                | '&'
+                | '='
+                | '+'
+                | '$'
+                | '/'
+                | '%'
+                | '#'
+                | '['
+                | ']'
+                | '-'
+                | '_'
+                | '.'
+                | ','
+                | '~'
+                | '|'
+        )
 }
 
 fn is_query_ending_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-_&=#/".contains(c)
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '&' | '=' | '#' | '/')
 }
 
-/// The end of a top-level domain starting at `i`, with twitter-text's look-ahead: a generic one
-/// may not be followed by `@`, a country code not by `@`, `+` or `-` (and neither by an ASCII
-/// letter or digit). Punycode (`xn--…`) has no look-ahead.
-fn tld_end(s: &str, i: usize) -> Option<usize> {
-    let rest = &s[i..];
-    if rest
-        .get(..4)
-        .is_some_and(|head| head.eq_ignore_ascii_case("xn--"))
-    {
-        let len = rest[4..]
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
-            .count();
-        return (len > 0).then_some(i + 4 + len);
-    }
-    let len = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
-    let word = rest[..len].to_ascii_lowercase();
-    let after = rest[len..].chars().next();
-    if is_generic_tld(&word) && after != Some('@') {
-        return Some(i + len);
-    }
-    if is_country_tld(&word) && !matches!(after, Some('@' | '+' | '-')) {
-        return Some(i + len);
-    }
-    None
-}
+// ---------------------------------------------------------------------------------------------
+// Domains, in one pass
 
-/// A label of `label_char`s, `-` and (if `underscore`) `_`, starting and ending with a
-/// `label_char`, directly followed by `.`: returns the label's end and whether it has a `_`.
-fn label_end(s: &str, i: usize, label_char: fn(char) -> bool) -> Option<(usize, bool)> {
-    let mut end = i;
-    let mut last = None;
+/// No domain starts here.
+const NONE: usize = usize::MAX;
+
+/// For every position of `s`, where the longest domain starting there ends (or [`NONE`]): labels
+/// (runs of `label`-class characters that start and end with an `edge` character, each followed
+/// by `.`), then a top-level domain. The last label may not hold `_`. Of all the ways to read
+/// the labels, the one with the most labels wins, as the regex's greedy `validSubdomain*`.
+///
+/// One pass from right to left. A label ends where its run of label characters ends, whatever
+/// position of the run it starts at, so the run's end, its top-level domain and the domain that
+/// continues after its dot are found once per run; each position then only combines them:
+/// the domain that continues after the dot (more labels) if there is one, else the top-level
+/// domain right after the dot (if the label starting here holds no `_`).
+fn label_chain_ends(s: &[char], label: fn(char) -> bool, edge: fn(char) -> bool) -> Vec<usize> {
+    let mut ends = vec![NONE; s.len()];
+    let mut key = String::new();
+    // The run of label characters the pass is in: what follows its dot, and whether the part
+    // of it right of the current position holds a `_`.
+    let mut continued = None;
+    let mut tld = None;
     let mut underscore = false;
-    for c in s[i..].chars() {
-        if !(label_char(c) || c == '-' || c == '_') {
-            break;
+    for p in (0..s.len()).rev() {
+        let c = s[p];
+        if !label(c) {
+            continue;
         }
-        if last.is_none() && !label_char(c) {
-            return None;
+        let last_of_run = s.get(p + 1).is_none_or(|&next| !label(next));
+        if last_of_run {
+            underscore = false;
+            let dotted = edge(c) && s.get(p + 1) == Some(&'.');
+            (continued, tld) = if dotted {
+                let after_dot = p + 2;
+                let more = ends.get(after_dot).copied().filter(|&end| end != NONE);
+                (more, tld_end(s, after_dot, &mut key))
+            } else {
+                (None, None)
+            };
         }
         underscore |= c == '_';
-        last = Some(c);
-        end += c.len_utf8();
+        if edge(c) {
+            let own_tld = if underscore { None } else { tld };
+            ends[p] = continued.or(own_tld).unwrap_or(NONE);
+        }
     }
-    let last = last?;
-    (label_char(last) && s[end..].starts_with('.')).then_some((end, underscore))
+    ends
 }
 
-/// twitter-text's `validDomain` at `i`: labels, then a top-level domain; the longest wins.
-fn domain_end(s: &str, i: usize) -> Option<usize> {
-    let mut labels = Vec::new();
-    let mut at = i;
-    while let Some((end, underscore)) = label_end(s, at, is_domain_char) {
-        labels.push((end, underscore));
-        at = end + 1;
-    }
-    labels
-        .iter()
-        .rev()
-        .filter(|(_, underscore)| !underscore)
-        .find_map(|&(end, _)| tld_end(s, end + 1))
-}
-
-fn is_ascii_domain_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || is_latin_accent(c)
-}
-
-/// twitter-text's `validAsciiDomain`, found as often as it occurs in `domain`: byte ranges
-/// relative to `domain`.
-fn ascii_domains(domain: &str) -> Vec<Range<usize>> {
+/// twitter-text's `validAsciiDomain`, found as often as it occurs in `domain`, left to right:
+/// ranges relative to `domain`.
+fn ascii_domains(domain: &[char]) -> Vec<Range<usize>> {
+    let ends = label_chain_ends(domain, is_ascii_label_char, is_ascii_label_char);
     let mut found = Vec::new();
     let mut i = 0;
-    while let Some(c) = next_char(domain, i) {
-        let mut labels = Vec::new();
-        let mut at = i;
-        while let Some((end, underscore)) = label_end(domain, at, is_ascii_domain_char) {
-            if underscore {
-                break;
+    while i < domain.len() {
+        match ends[i] {
+            NONE => i += 1,
+            end => {
+                found.push(i..end);
+                i = end;
             }
-            labels.push(end);
-            at = end + 1;
-        }
-        if let Some(end) = labels
-            .iter()
-            .rev()
-            .find_map(|&end| tld_end(domain, end + 1))
-        {
-            found.push(i..end);
-            i = end;
-        } else {
-            i += c.len_utf8();
         }
     }
     found
 }
 
+/// twitter-text's host check (its `idna.toAscii`): every label, punycode-encoded, has 1 to 63
+/// characters, and a host written as punycode (`xn--…`) has an ASCII domain in it.
+fn is_valid_host(domain: &[char]) -> bool {
+    if domain.starts_with(&['x', 'n', '-', '-']) && ascii_domains(domain).is_empty() {
+        return false;
+    }
+    domain
+        .split(|&c| c == '.')
+        .all(|label| punycoded_length(label).is_some_and(|len| (1..=63).contains(&len)))
+}
+
+/// The length of `label` as punycode.js's `toASCII` writes it: its parts (split at the
+/// ideographic and full-width full stops) ASCII as they are, others as `xn--` and their
+/// punycode, joined by dots. `None` past 63, the most a label may have: encoding never makes
+/// a label shorter, so a longer one is not encoded at all.
+fn punycoded_length(label: &[char]) -> Option<usize> {
+    if label.len() > 63 {
+        return None;
+    }
+    let mut length = 0;
+    for (n, part) in label
+        .split(|&c| matches!(c, '\u{3002}' | '\u{ff0e}' | '\u{ff61}'))
+        .enumerate()
+    {
+        length += usize::from(n > 0);
+        length += if part.iter().all(char::is_ascii) {
+            part.len()
+        } else {
+            "xn--".len() + idna::punycode::encode(part)?.len()
+        };
+    }
+    Some(length)
+}
+
+// ---------------------------------------------------------------------------------------------
+// URLs
+
 /// The end of a URL path after its `/`: the longest run of path characters (and balanced
 /// parentheses, two deep, not empty) that ends in a path-ending character or a `)`.
-fn path_end(s: &str, start: usize) -> usize {
+fn path_end(s: &[char], start: usize) -> usize {
     let mut best = start;
     let mut depth = 0;
     let mut has_content = [false; 3];
-    for (offset, c) in s[start..].char_indices() {
-        let after = start + offset + c.len_utf8();
+    for (i, &c) in s.iter().enumerate().skip(start) {
+        let after = i + 1;
         if c == '(' {
             if depth == 2 {
                 break;
@@ -435,14 +643,14 @@ fn path_end(s: &str, start: usize) -> usize {
 }
 
 /// The end of a query after its `?`, if it has a query-ending character.
-fn query_end(s: &str, start: usize) -> Option<usize> {
+fn query_end(s: &[char], start: usize) -> Option<usize> {
     let mut best = None;
-    for (offset, c) in s[start..].char_indices() {
+    for (i, &c) in s.iter().enumerate().skip(start) {
         if !is_query_char(c) {
             break;
         }
         if is_query_ending_char(c) {
-            best = Some(start + offset + c.len_utf8());
+            best = Some(i + 1);
         }
     }
     best
@@ -451,35 +659,42 @@ fn query_end(s: &str, start: usize) -> Option<usize> {
 struct UrlMatch {
     start: usize,
     end: usize,
-    has_scheme: bool,
+    scheme: usize,
     domain: Range<usize>,
     has_path: bool,
 }
 
-/// twitter-text's `extractUrl` regex, anchored at `start` (after the preceding character).
-fn match_url(s: &str, start: usize) -> Option<UrlMatch> {
-    let rest = &s[start..];
-    let scheme_len = ["https://", "http://"]
+fn starts_with_ignoring_case(s: &[char], at: usize, prefix: &str) -> bool {
+    let mut chars = s.iter().skip(at);
+    prefix
+        .chars()
+        .all(|p| chars.next().is_some_and(|c| c.to_ascii_lowercase() == p))
+}
+
+/// twitter-text's `extractUrl` regex, anchored at `start` (after the preceding character);
+/// `domains` is [`label_chain_ends`] of the text.
+fn match_url(s: &[char], start: usize, domains: &[usize]) -> Option<UrlMatch> {
+    let scheme = ["https://", "http://"]
         .into_iter()
-        .find(|p| {
-            rest.get(..p.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(p))
-        })
+        .find(|p| starts_with_ignoring_case(s, start, p))
         .map_or(0, str::len);
-    let domain_start = start + scheme_len;
-    let domain_end = domain_end(s, domain_start)?;
+    let domain_start = start + scheme;
+    let domain_end = *domains.get(domain_start).filter(|&&end| end != NONE)?;
     let mut end = domain_end;
-    if s[end..].starts_with(':') {
-        let digits = s[end + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    if s.get(end) == Some(&':') {
+        let digits = s[end + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if digits > 0 {
             end += 1 + digits;
         }
     }
-    let has_path = s[end..].starts_with('/');
+    let has_path = s.get(end) == Some(&'/');
     if has_path {
         end = path_end(s, end + 1);
     }
-    if s[end..].starts_with('?')
+    if s.get(end) == Some(&'?')
         && let Some(query) = query_end(s, end + 1)
     {
         end = query;
@@ -487,81 +702,116 @@ fn match_url(s: &str, start: usize) -> Option<UrlMatch> {
     Some(UrlMatch {
         start,
         end,
-        has_scheme: scheme_len > 0,
+        scheme,
         domain: domain_start..domain_end,
         has_path,
     })
 }
 
-/// `name.cc`: one label and a country code.
-fn is_short_country_domain(domain: &str) -> Option<&str> {
-    let (name, tld) = domain.split_once('.')?;
-    (!name.is_empty() && !tld.contains('.') && is_country_tld(&tld.to_ascii_lowercase()))
-        .then_some(tld)
+/// `name.cc`: one label (starting and ending with a letter or digit) and a country code.
+fn is_short_country_domain(domain: &[char]) -> Option<String> {
+    let dot = domain.iter().position(|&c| c == '.')?;
+    let (name, tld) = (&domain[..dot], &domain[dot + 1..]);
+    let edges_ok = name.first().is_some_and(|&c| is_domain_char(c))
+        && name.last().is_some_and(|&c| is_domain_char(c));
+    let tld: String = tld.iter().flat_map(|c| c.to_lowercase()).collect();
+    (edges_ok && TLDS.country.contains(tld.as_str())).then_some(tld)
 }
 
-/// Byte ranges of the URLs X would shorten, in order.
-fn url_ranges(text: &str) -> Vec<Range<usize>> {
+/// Char ranges of the URLs X would shorten, in order.
+fn url_ranges(text: &[char]) -> Vec<Range<usize>> {
     let mut urls = Vec::new();
-    if !text.contains('.') {
+    if !text.contains(&'.') {
         return urls;
     }
-    // `Some(None)`: at the start of the text; `Some(Some(c))`: after `c`, which no earlier
-    // match used; `None`: right after a match.
-    let mut before: Option<Option<char>> = Some(None);
+    let domains = label_chain_ends(text, is_label_char, is_domain_char);
+    // Where the last match ended: its next character can precede a URL only as the regex's
+    // `$2`, so no URL starts right there.
+    let mut matched_to = 0;
     let mut i = 0;
-    while let Some(c) = next_char(text, i) {
-        let may_start = match before {
-            Some(None) => true,
-            Some(Some(b)) => is_valid_preceding(b),
-            None => false,
-        };
-        if may_start && let Some(m) = match_url(text, i) {
-            accept(text, &m, before.flatten(), &mut urls);
+    while i < text.len() {
+        let may_start = i == 0 || (i > matched_to && is_valid_preceding(text[i - 1]));
+        if may_start && let Some(m) = match_url(text, i, &domains) {
+            accept(text, &m, &mut urls);
+            matched_to = m.end;
             i = m.end;
-            before = None;
             continue;
         }
-        before = Some(Some(c));
-        i += c.len_utf8();
+        i += 1;
     }
     urls
 }
 
-fn accept(text: &str, m: &UrlMatch, before: Option<char>, urls: &mut Vec<Range<usize>>) {
-    if m.has_scheme {
-        urls.push(m.start..m.end);
+/// What twitter-text keeps of a match: nothing past its limits; with a scheme, the URL (a t.co
+/// link up to its slug); without, its ASCII domains.
+fn accept(text: &[char], m: &UrlMatch, urls: &mut Vec<Range<usize>>) {
+    let domain = &text[m.domain.clone()];
+    let implied_scheme = if m.scheme > 0 { 0 } else { "https://".len() };
+    let length: usize = text[m.start..m.end].iter().map(|c| c.len_utf16()).sum();
+    if length + implied_scheme > MAX_URL_LENGTH || !is_valid_host(domain) {
         return;
     }
-    let start = m.domain.start;
+    if m.scheme > 0 {
+        match tco_slug(&text[..m.end], m) {
+            Some(slug) if slug.len() > MAX_TCO_SLUG_LENGTH => {}
+            Some(slug) => urls.push(m.start..slug.end),
+            None => urls.push(m.start..m.end),
+        }
+        return;
+    }
+    let before = m.start.checked_sub(1).map(|i| text[i]);
     if matches!(before, Some('-' | '_' | '.' | '/')) {
         return;
     }
-    let domain = &text[m.domain.clone()];
     let found = ascii_domains(domain);
     let last = found.len().saturating_sub(1);
     for (n, range) in found.into_iter().enumerate() {
-        let ascii = &domain[range.clone()];
-        let short = is_short_country_domain(ascii);
+        let short = is_short_country_domain(&domain[range.clone()]);
         let special = short
-            .is_some_and(|tld| tld.eq_ignore_ascii_case("co") || tld.eq_ignore_ascii_case("tv"));
+            .as_deref()
+            .is_some_and(|tld| tld == "co" || tld == "tv");
         if m.has_path || special || short.is_none() {
             let end = if n == last && m.has_path {
                 m.end
             } else {
-                start + range.end
+                m.domain.start + range.end
             };
-            urls.push(start + range.start..end);
+            urls.push(m.domain.start + range.start..end);
         }
     }
 }
+
+/// The longest t.co slug X accepts (twitter-text's `MAX_TCO_SLUG_LENGTH`).
+const MAX_TCO_SLUG_LENGTH: usize = 40;
+
+/// In a t.co link (`t.co/` right after the scheme, any case), its slug: the letters and digits
+/// after the `/`. `url` ends where the match ends.
+fn tco_slug(url: &[char], m: &UrlMatch) -> Option<Range<usize>> {
+    let host = m.start + m.scheme;
+    if !starts_with_ignoring_case(url, host, "t.co/") {
+        return None;
+    }
+    let start = host + "t.co/".len();
+    let len = url[start..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    (len > 0).then_some(start..start + len)
+}
+
+#[cfg(test)]
+mod conformance;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn urls(text: &str) -> Vec<&str> {
-        url_ranges(text).into_iter().map(|r| &text[r]).collect()
+    fn urls(text: &str) -> Vec<String> {
+        let chars: Vec<char> = text.nfc().collect();
+        url_ranges(&chars)
+            .into_iter()
+            .map(|r| chars[r].iter().collect())
+            .collect()
     }
 
     #[test]
@@ -781,18 +1031,206 @@ mod tests {
     }
 
     #[test]
-    fn tld_lists_are_well_formed() {
-        for tld in COUNTRY_TLDS.split_whitespace() {
+    fn tld_list_is_well_formed() {
+        assert!(TLDS.country.len() > 300, "{}", TLDS.country.len());
+        assert!(TLDS.generic.len() > 1200, "{}", TLDS.generic.len());
+        assert!(TLDS.country.is_disjoint(&TLDS.generic));
+        for tld in TLDS.country.iter().chain(&TLDS.generic) {
             assert!(
-                tld.len() == 2 && tld.bytes().all(|b| b.is_ascii_lowercase()),
+                !tld.is_empty() && tld.chars().all(is_domain_char),
+                "{tld:?}"
+            );
+            assert_eq!(tld.to_lowercase(), *tld);
+        }
+        for tld in [
+            "com",
+            "pl",
+            "co",
+            "tv",
+            "xyz",
+            "onion",
+            "рф",
+            "پاکستان",
+            "삼성",
+            "vermögensberater",
+        ] {
+            assert!(
+                TLDS.country.contains(tld) || TLDS.generic.contains(tld),
                 "{tld}"
             );
         }
-        for tld in GENERIC_TLDS.split_whitespace() {
-            assert!(
-                tld.len() >= 3 && tld.bytes().all(|b| b.is_ascii_lowercase()),
-                "{tld}"
-            );
+    }
+
+    #[test]
+    fn tlds_that_were_missing() {
+        // The list used to hold about 300 of twitter-text's top-level domains.
+        assert_eq!(
+            urls("see nic.google and foo.accountants"),
+            ["nic.google", "foo.accountants"]
+        );
+        assert_eq!(urls("http://пример.рф/путь"), ["http://пример.рф/путь"]);
+        assert_eq!(urls("http://foobar.پاکستان/"), ["http://foobar.پاکستان/"]);
+        // Without a scheme, only the ASCII part is a URL.
+        assert_eq!(urls("пример.рф"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_longest_tld_wins_and_may_not_run_on() {
+        assert_eq!(urls("example.community"), ["example.community"]);
+        assert_eq!(urls("example.comx example.com1"), Vec::<String>::new());
+        assert_eq!(urls("example.com-x"), Vec::<String>::new());
+        assert_eq!(urls("example.comé"), ["example.com"]);
+        assert_eq!(urls("a.b.example.co.uk/x"), ["a.b.example.co.uk/x"]);
+        assert_eq!(urls("example.com.x"), ["example.com"]);
+    }
+
+    fn ascii_url_of_length(length: usize) -> String {
+        let head = "https://example.com/";
+        format!("{head}{}", "p".repeat(length - head.len()))
+    }
+
+    #[test]
+    fn a_url_of_more_than_4096_is_not_a_url() {
+        assert_eq!(weighted_length(&ascii_url_of_length(4096)), 23);
+        assert_eq!(weighted_length(&ascii_url_of_length(4097)), 4097);
+        // Without a scheme, `https://` is counted in front.
+        let bare = |length: usize| format!("example.com/{}", "p".repeat(length - 12));
+        assert_eq!(weighted_length(&bare(4088)), 23);
+        assert_eq!(weighted_length(&bare(4089)), 4089);
+        // UTF-16 code units: a Cyrillic path character is one, as an ASCII one.
+        let cyrillic = format!("https://example.com/{}", "ж".repeat(4076));
+        assert_eq!(weighted_length(&cyrillic), 23);
+        assert_eq!(weighted_length(&format!("{cyrillic}ж")), 4097);
+        // The issue's case: posted as one URL before.
+        let huge = "x.com/".repeat(1_000_000);
+        assert_eq!(weighted_length(&huge), 6_000_000);
+        // A rejected match is not searched for URLs inside it; what follows is.
+        let text = format!("{} https://a.co", ascii_url_of_length(5000));
+        assert_eq!(weighted_length(&text), 5000 + 1 + 23);
+    }
+
+    #[test]
+    fn labels_longer_than_63_are_not_hosts() {
+        let host = |label: usize| format!("https://{}.com/x", "a".repeat(label));
+        assert_eq!(weighted_length(&host(63)), 23);
+        assert_eq!(weighted_length(&host(64)), 8 + 64 + 6);
+        // Punycode counts: 20 hiragana are `xn--l8j` and 19 `a`; 60 are 66 characters encoded.
+        let japanese = |n: usize| format!("http://{}.com", "あ".repeat(n));
+        assert_eq!(weighted_length(&japanese(20)), 23);
+        assert_eq!(weighted_length(&japanese(60)), 7 + 120 + 4);
+        assert!(punycoded_length(&['a'; 64]).is_none());
+        assert_eq!(punycoded_length(&['a'; 63]), Some(63));
+        assert_eq!(
+            punycoded_length(&['日', '\u{3002}', 'a']),
+            Some("xn--wgv".len() + 1 + 1)
+        );
+        // `xn--` without an ASCII domain in it is not a host.
+        assert_eq!(urls("http://xn--日本.com"), Vec::<String>::new());
+        assert_eq!(urls("http://xn--p1ai.com"), ["http://xn--p1ai.com"]);
+    }
+
+    #[test]
+    fn tco_links_end_after_their_slug() {
+        assert_eq!(
+            urls("https://t.co/abc123/more?x=1"),
+            ["https://t.co/abc123"]
+        );
+        assert_eq!(weighted_length("https://t.co/abc123/more"), 23 + 5);
+        let slug = |n: usize| format!("https://t.co/{}", "a".repeat(n));
+        assert_eq!(weighted_length(&slug(40)), 23);
+        assert_eq!(weighted_length(&slug(41)), 13 + 41);
+        assert_eq!(urls("HTTP://T.CO/Ab"), ["HTTP://T.CO/Ab"]);
+    }
+
+    #[test]
+    fn zwj_sequences_join_at_most_four() {
+        let thumbs = |n: usize| vec!["👍"; n].join("\u{200d}");
+        assert_eq!(weighted_length(&thumbs(4)), 2);
+        // The fifth: a ZWJ (1) and a new emoji (2).
+        assert_eq!(weighted_length(&thumbs(5)), 2 + 1 + 2);
+        assert_eq!(weighted_length(&thumbs(8)), 2 + 1 + 2);
+        // Tag sequences: five tags and the cancel tag.
+        let flag = |tags: &str| format!("🏴{tags}\u{e007f}");
+        assert_eq!(
+            weighted_length(&flag("\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}")),
+            2
+        );
+        let six = flag("\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e0067}");
+        assert_eq!(weighted_length(&six), 2 + 7 * 2);
+    }
+
+    #[test]
+    fn the_bound_on_fitting_texts() {
+        assert_eq!(MAX_FITTING_CHARS, 49_864);
+        assert_eq!(MAX_FITTING_BYTES, 797_824);
+        // No code point decomposes into more than MAX_DECOMPOSITION.
+        let longest = ('\0'..=char::MAX)
+            .map(|c| c.nfd().count())
+            .max()
+            .unwrap_or_default();
+        assert_eq!(longest, MAX_DECOMPOSITION);
+        // The densest text that fits: eleven URLs of 4,096, spaces, and 17 more characters.
+        let url = ascii_url_of_length(MAX_URL_LENGTH);
+        let text = format!("{}{}", [url.as_str(); 11].join(" "), " ".repeat(17));
+        assert_eq!(weighted_length(&text), 280);
+        assert!(text.chars().count() <= MAX_FITTING_CHARS);
+    }
+
+    /// The worst patterns for the URL scan: every position may start a URL and the domain
+    /// labels run on (a quadratic scan took 90 s for 16 KB of `a.`).
+    fn hostile(pattern: &str, bytes: usize) -> String {
+        let mut text = String::with_capacity(bytes + 8);
+        while text.len() < bytes {
+            text.push_str(pattern);
         }
+        text
+    }
+
+    fn hostile_cases(bytes: usize) -> Vec<(&'static str, String, usize)> {
+        let dots = hostile("a.", bytes);
+        let cjk = {
+            let half = hostile("中", bytes / 2);
+            format!("{half}.{half}")
+        };
+        let hyphens = {
+            let half = hostile("a-", bytes / 2);
+            format!("{half}a.{half}")
+        };
+        let emoji = hostile("👍\u{200d}", bytes);
+        let thumbs = emoji.chars().count() / 2;
+        let arabic = hostile("مثال.", bytes);
+        let chars = |s: &str| s.chars().count();
+        vec![
+            ("a.", dots.clone(), chars(&dots)),
+            // CJK weighs 2, the dot 1.
+            ("CJK with a dot", cjk.clone(), 2 * (chars(&cjk) - 1) + 1),
+            ("a-a-", hyphens.clone(), chars(&hyphens)),
+            // Four thumbs joined weigh 2, the ZWJ after them 1.
+            ("emoji", emoji.clone(), 3 * thumbs.div_ceil(4)),
+            ("Arabic", arabic.clone(), chars(&arabic)),
+        ]
+    }
+
+    #[test]
+    fn hostile_input_at_1_kb_and_1_mb() {
+        for bytes in [1024, 1024 * 1024] {
+            for (name, text, expected) in hostile_cases(bytes) {
+                assert!(text.len() >= bytes, "{name}");
+                assert_eq!(weighted_length(&text), expected, "{name} at {bytes} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_urls_still_count() {
+        // Many URLs in a row, each found once.
+        let text = "https://a.co/x ".repeat(10_000);
+        assert_eq!(weighted_length(&text), 24 * 10_000);
+        let bare = "a.co/x ".repeat(10_000);
+        assert_eq!(weighted_length(&bare), 24 * 10_000);
+        // A long chain of labels that ends in a top-level domain: a URL up to 4,096.
+        let chain = |labels: usize| format!("{}com", "a.".repeat(labels));
+        assert_eq!(weighted_length(&chain(1000)), 23);
+        assert_eq!(weighted_length(&chain(3000)), 6003);
     }
 }

@@ -3,7 +3,6 @@
 
 use crate::fake_tracardi::{Answer, FakeTracardi};
 use crate::support::{TestApp, json};
-use serde_json::Value;
 use std::time::Duration;
 
 const SOURCE: &str = "b3c1d2e4-0000-4000-8000-00000000abcd";
@@ -37,33 +36,6 @@ async fn get(app: &TestApp, path_and_query: &str) -> reqwest::Response {
         .send()
         .await
         .expect("the service answers")
-}
-
-async fn outbox(app: &TestApp) -> Value {
-    let response = app
-        .client
-        .get(app.url("/outbox"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    json(response).await
-}
-
-async fn wait_for_outbox(app: &TestApp, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let status = outbox(app).await;
-        if condition(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn header(response: &reqwest::Response, name: &str) -> String {
@@ -140,7 +112,9 @@ async fn each_redirect_becomes_its_event_in_tracardi() {
         .find(|e| e["properties"]["error"] == "access_denied")
         .unwrap();
     assert_eq!(refused["properties"]["error_description"], "User said no");
-    let status = wait_for_outbox(&app, "all delivered", |s| s["delivered"] == 4).await;
+    let status = app
+        .wait_for_outbox("all delivered", |s| s["delivered"] == 4)
+        .await;
     assert_eq!(status["pending"], 0);
     app.shutdown().await;
 }
@@ -206,7 +180,7 @@ async fn what_is_not_a_redirect_gets_400_and_stores_nothing() {
                 .contains("not a Twitter redirect")
         );
     }
-    let status = outbox(&app).await;
+    let status = app.outbox().await;
     assert_eq!(
         (status["pending"].as_u64(), status["delivered"].as_u64()),
         (Some(0), Some(0))
@@ -280,7 +254,9 @@ async fn a_repeated_redirect_is_one_event() {
     tracardi
         .wait_until(WAIT, "the event", |t| !t.event_ids().is_empty())
         .await;
-    let status = wait_for_outbox(&app, "delivered", |s| s["delivered"] == 1).await;
+    let status = app
+        .wait_for_outbox("delivered", |s| s["delivered"] == 1)
+        .await;
     assert_eq!(status["pending"], 0);
     assert_eq!(tracardi.event_ids().len(), 1);
     app.shutdown().await;
@@ -305,7 +281,7 @@ async fn the_backlog_drains_promptly_when_tracardi_comes_back() {
             200
         );
     }
-    wait_for_outbox(&app, "failures recorded", |s| {
+    app.wait_for_outbox("failures recorded", |s| {
         s["delivery"]["state"] == "retrying"
             && s["last_error"].as_str().is_some_and(|e| e.contains("500"))
     })
@@ -314,10 +290,11 @@ async fn the_backlog_drains_promptly_when_tracardi_comes_back() {
     tracardi
         .wait_until(WAIT, "all five events", |t| t.id_counts().len() == 5)
         .await;
-    let status = wait_for_outbox(&app, "state ok", |s| {
-        s["delivery"]["state"] == "ok" && s["delivered"] == 5
-    })
-    .await;
+    let status = app
+        .wait_for_outbox("state ok", |s| {
+            s["delivery"]["state"] == "ok" && s["delivered"] == 5
+        })
+        .await;
     assert_eq!(status["pending"], 0);
     app.shutdown().await;
 }
@@ -338,10 +315,11 @@ async fn events_wait_for_an_absent_tracardi() {
             200
         );
     }
-    let status = wait_for_outbox(&app, "connection failures", |s| {
-        s["delivery"]["state"] == "retrying"
-    })
-    .await;
+    let status = app
+        .wait_for_outbox("connection failures", |s| {
+            s["delivery"]["state"] == "retrying"
+        })
+        .await;
     assert!(
         status["last_error"]
             .as_str()
@@ -363,7 +341,9 @@ async fn refused_payloads_become_dead_letters_and_can_be_redriven() {
     tracardi.answer(Answer::Unprocessable);
     let app = app_with(&tracardi, &[]).await;
     assert_eq!(get(&app, "/callback?denied=dead-one").await.status(), 200);
-    let status = wait_for_outbox(&app, "a dead letter", |s| s["dead"] == 1).await;
+    let status = app
+        .wait_for_outbox("a dead letter", |s| s["dead"] == 1)
+        .await;
     assert!(
         status["last_error"].as_str().unwrap().contains("422"),
         "{status}"
@@ -386,7 +366,8 @@ async fn refused_payloads_become_dead_letters_and_can_be_redriven() {
         .await
         .unwrap();
     assert_eq!(json(response).await["requeued"], 1);
-    wait_for_outbox(&app, "re-driven", |s| s["delivered"] == 1 && s["dead"] == 0).await;
+    app.wait_for_outbox("re-driven", |s| s["delivered"] == 1 && s["dead"] == 0)
+        .await;
     assert_eq!(tracardi.event_ids().len(), 1);
     app.shutdown().await;
 }
@@ -402,7 +383,7 @@ async fn an_unknown_source_is_shown_once_and_events_are_kept() {
     tracardi
         .wait_until(WAIT, "three attempts", |t| t.requests() >= 3)
         .await;
-    let status = outbox(&app).await;
+    let status = app.outbox().await;
     assert_eq!(status["delivery"]["state"], "misconfigured");
     assert_eq!(status["dead"], 0);
     assert!(
@@ -436,7 +417,7 @@ async fn callbacks_wait_until_delivery_is_configured() {
     let dir = data_dir.path().to_str().unwrap();
     let app = TestApp::spawn(&["--data-dir", dir]).await;
     assert_eq!(get(&app, "/callback?denied=later").await.status(), 200);
-    let status = outbox(&app).await;
+    let status = app.outbox().await;
     assert_eq!(
         (
             status["pending"].as_u64(),

@@ -46,33 +46,6 @@ async fn callback(app: &TestApp, query: &str) {
     assert_eq!(response.status(), 200, "{query}");
 }
 
-async fn outbox(app: &TestApp) -> Value {
-    let response = app
-        .client
-        .get(app.url("/outbox"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    json(response).await
-}
-
-async fn wait_for_outbox(app: &TestApp, what: &str, condition: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let status = outbox(app).await;
-        if condition(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// `GET /ready`: its status and body.
 async fn ready(app: &TestApp) -> (u16, Value) {
     let response = app.client.get(app.url("/ready")).send().await.unwrap();
@@ -109,7 +82,8 @@ async fn after_a_timeout_one_event_alone_is_sent_until_tracardi_answers() {
     let while_stuck = tracardi.received();
     tracardi.release();
     wait_for_ids(&tracardi, 5).await;
-    wait_for_outbox(&app, "all delivered", |s| s["delivered"] == 5).await;
+    app.wait_for_outbox("all delivered", |s| s["delivered"] == 5)
+        .await;
 
     for request in &while_stuck {
         assert_eq!(
@@ -181,7 +155,8 @@ async fn measure_duplicates(backlog: bool) {
             t.id_counts().len() == MEASURED_EVENTS
         })
         .await;
-    wait_for_outbox(&app, "all delivered", |s| s["delivered"] == MEASURED_EVENTS).await;
+    app.wait_for_outbox("all delivered", |s| s["delivered"] == MEASURED_EVENTS)
+        .await;
     let counts = tracardi.id_counts();
     let repeated = counts.values().filter(|n| **n > 1).count();
     println!(
@@ -213,10 +188,11 @@ async fn an_answer_that_never_ends_is_read_only_in_part() {
     let app = TestApp::spawn(&args(&url, &["--delivery-timeout", "60s"])).await;
     callback(&app, "denied=endless").await;
     // Read until the timeout, the answer would be lost; read in part, it is shown at once.
-    let status = wait_for_outbox(&app, "the answer's start in last_error", |s| {
-        s["last_error"].as_str().is_some_and(|e| e.contains(MARKER))
-    })
-    .await;
+    let status = app
+        .wait_for_outbox("the answer's start in last_error", |s| {
+            s["last_error"].as_str().is_some_and(|e| e.contains(MARKER))
+        })
+        .await;
     let error = status["last_error"].as_str().unwrap();
     assert!(error.contains("HTTP 500"), "{error}");
     assert!(error.len() < 10_000, "{} bytes kept", error.len());
@@ -245,10 +221,11 @@ async fn an_unreadable_stored_event_becomes_dead_and_the_others_are_delivered() 
     // ...and the others still reach Tracardi.
     let tracardi = FakeTracardi::start().await;
     let app = TestApp::spawn(&args(&tracardi.url, &["--data-dir", dir])).await;
-    let status = wait_for_outbox(&app, "two delivered, one dead", |s| {
-        s["delivered"] == 2 && s["dead"] == 1
-    })
-    .await;
+    let status = app
+        .wait_for_outbox("two delivered, one dead", |s| {
+            s["delivered"] == 2 && s["dead"] == 1
+        })
+        .await;
     assert_eq!(status["pending"], 0);
     assert!(!tracardi.event_ids().contains(&damaged));
     let reason: String = file

@@ -19,14 +19,7 @@ fn callback(n: usize) -> String {
 }
 
 async fn stored_events(app: &TestApp) -> u64 {
-    let response = app
-        .client
-        .get(app.url("/outbox"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    let outbox = json(response).await;
+    let outbox = app.outbox().await;
     ["pending", "delivering", "delivered", "dead"]
         .iter()
         .map(|state| outbox[state].as_u64().expect("a count per state"))

@@ -4,6 +4,7 @@ use crate::fake_x::{FakeX, Keys, Scenario, TweetScenario};
 use crate::support::{TestApp, json};
 use serde_json::{Value, json};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracardi_twitter::microservice::{SEND_TWEET_ID, SERVICE_ID};
 
 async fn app_for(x: &FakeX, extra: &[&str]) -> TestApp {
@@ -601,5 +602,87 @@ async fn plugin_validate_refuses_credentials_that_are_not_an_object() {
         assert_eq!(body["detail"][0]["loc"], json!(["body", "credentials"]));
         assert_eq!(body["detail"][0]["type"], "dict_type");
     }
+    app.shutdown().await;
+}
+
+/// A small body whose template inserts a 40 KB property a thousand times (40 MB if rendered
+/// whole) is refused with `too_long` on the error port, without rendering it all, and nothing
+/// reaches X.
+#[tokio::test]
+async fn a_template_that_expands_hugely_is_too_long() {
+    let (keys, x, app) = with_writable_x("tx", &[]).await;
+    let tweet = "{{payload@big}} ".repeat(1000);
+    let body = tracardi_run_body(&tweet, keys.json(), json!({"big": "x".repeat(40_000)}));
+    let answer = run_answer(post(&app, &run_path(), &body).await).await;
+    assert_eq!(error_code(&answer), "too_long");
+    let message = answer["result"]["value"]["message"].as_str().unwrap();
+    assert!(message.contains("Nothing was posted"), "{message}");
+    // Rendering stopped at the bound, so the length was never known (40 MB would have been).
+    assert!(
+        answer["result"]["value"].get("length").is_none(),
+        "{answer}"
+    );
+    assert!(x.tweets().is_empty());
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    app.shutdown().await;
+}
+
+/// While a worst-case run is rendered and weighed (760 KB of `a.`, just under the most text
+/// that could fit a tweet; the old, quadratic count took hours), `/health` answers and the run
+/// has not: the work runs on the blocking pool, not on the runtime's one thread, which this
+/// test shares with the service.
+///
+/// The run is sent by hand with `Expect: 100-continue`, so that the test knows when the handler
+/// has started: hyper says `100 Continue` when the handler reads the body, and the rendering
+/// follows as soon as the body is there. Had it run on the runtime's thread, the run's answer
+/// would be written before `/health` could be.
+#[tokio::test]
+async fn health_answers_while_a_worst_case_run_is_processed() {
+    let (keys, x, app) = with_writable_x("tw", &[]).await;
+    let tweet = "{{payload@t}}".repeat(19);
+    let body = tracardi_run_body(&tweet, keys.json(), json!({"t": "a.".repeat(20_000)}));
+    let body = serde_json::to_vec(&body).unwrap();
+    let mut run = tokio::net::TcpStream::connect(app.base_url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        run_path(),
+        app.token,
+        body.len()
+    );
+    run.write_all(head.as_bytes()).await.unwrap();
+    let continue_line = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut answer = vec![0; continue_line.len()];
+    tokio::time::timeout(Duration::from_secs(30), run.read_exact(&mut answer))
+        .await
+        .expect("the handler reads the body")
+        .unwrap();
+    assert_eq!(answer, continue_line);
+    run.write_all(&body).await.unwrap();
+
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let mut probe = [0; 1];
+    let pending = run.try_read(&mut probe);
+    assert!(
+        matches!(&pending, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the run answered before /health ({pending:?}): its work held the runtime's thread"
+    );
+
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(120), run.read_to_end(&mut answer))
+        .await
+        .expect("the run answers")
+        .unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(error_code(&body), "too_long");
+    assert_eq!(body["result"]["value"]["length"], 760_000);
+    assert!(x.tweets().is_empty());
     app.shutdown().await;
 }

@@ -154,6 +154,39 @@ impl TestApp {
         }
     }
 
+    /// `GET /outbox` (200), as JSON.
+    pub async fn outbox(&self) -> serde_json::Value {
+        let response = self
+            .client
+            .get(self.url("/outbox"))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET /outbox answers");
+        assert_eq!(response.status(), 200, "GET /outbox");
+        json(response).await
+    }
+
+    /// Polls `/outbox` until `condition` holds (20 s at most) and returns what it showed.
+    pub async fn wait_for_outbox(
+        &self,
+        what: &str,
+        condition: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = self.outbox().await;
+            if condition(&status) {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
