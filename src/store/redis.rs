@@ -41,8 +41,10 @@ const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Used and expired authorizations are remembered this long after they expired, so that a
 /// replayed link still offers to start again (the secret itself is gone at expiry).
 const AUTHORIZATION_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Delivered events forgotten per script run: a long prune does not block Redis.
-const PRUNE_BATCH: usize = 1000;
+/// Events one script run touches at most when it works through a whole set (prune, pull
+/// forward, requeue, expired leases): a long backlog does not block Redis, the caller (or the
+/// next claim) goes on with the rest.
+const BATCH: usize = 1000;
 
 /// Redis's clock in ms, in every script.
 const NOW: &str = "local function now()
@@ -66,11 +68,11 @@ return 1
 ";
 
 /// ARGV[2]: `due` (up to ARGV[3] events due now) or `oldest` (the first pending, due or not);
-/// ARGV[4]: the lease in ms. Returns id, lease token, event JSON, attempts for each event; an
+/// ARGV[4]: the lease in ms; ARGV[5]: at most this many expired leases are made pending first. Returns id, lease token, event JSON, attempts for each event; an
 /// event whose hash vanished has token -1.
 const CLAIM: &str = "
 local t = now()
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t, 'LIMIT', 0, tonumber(ARGV[5]))) do
     redis.call('ZREM', KEYS[2], id)
     local key = ARGV[1] .. id
     local due = redis.call('HGET', key, 'due')
@@ -137,9 +139,10 @@ end
 return settled
 ";
 
+/// ARGV[2]: at most this many.
 const PULL_FORWARD: &str = "
 local t = now()
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. t, '+inf')
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. t, '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
     redis.call('ZADD', KEYS[1], t, id)
     redis.call('HSET', ARGV[1] .. id, 'due', t)
@@ -147,13 +150,15 @@ end
 return #ids
 ";
 
+/// ARGV[2]: at most this many. Returns how many were looked at and how many are pending again.
 const REQUEUE_DEAD: &str = "
 local t = now()
-local ids = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
+local ids = redis.call('ZRANGE', KEYS[5], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
 local n = 0
 for i = 1, #ids, 2 do
     local id = ids[i]
     local key = ARGV[1] .. id
+    redis.call('ZREM', KEYS[5], id)
     if redis.call('EXISTS', key) == 1 then
         redis.call('HSET', key, 'state', 'pending', 'attempts', 0, 'due', t)
         redis.call('ZADD', KEYS[1], t, id)
@@ -161,8 +166,7 @@ for i = 1, #ids, 2 do
         n = n + 1
     end
 end
-redis.call('DEL', KEYS[5])
-return n
+return {#ids / 2, n}
 ";
 
 /// -1: nothing pending.
@@ -475,7 +479,11 @@ impl RedisStore {
         lease: Duration,
     ) -> Result<(usize, Vec<StoredEvent>), StoreError> {
         let mut invocation = self.event_script(&self.inner.scripts.claim);
-        invocation.arg(mode).arg(limit).arg(millis(lease));
+        invocation
+            .arg(mode)
+            .arg(limit)
+            .arg(millis(lease))
+            .arg(BATCH);
         let flat: Vec<String> = self.run(&invocation, true).await?;
         let found = flat.len() / 4;
         let mut events = Vec::with_capacity(flat.len() / 4);
@@ -629,12 +637,28 @@ impl Outbox for RedisStore {
             == 1)
     }
     async fn pull_forward(&self) -> Result<u64, StoreError> {
-        let invocation = self.event_script(&self.inner.scripts.pull_forward);
-        self.run(&invocation, true).await
+        let mut moved = 0;
+        loop {
+            let mut invocation = self.event_script(&self.inner.scripts.pull_forward);
+            invocation.arg(BATCH);
+            let n: u64 = self.run(&invocation, true).await?;
+            moved += n;
+            if n < BATCH as u64 {
+                return Ok(moved);
+            }
+        }
     }
     async fn requeue_dead(&self) -> Result<u64, StoreError> {
-        let invocation = self.event_script(&self.inner.scripts.requeue_dead);
-        self.run(&invocation, true).await
+        let mut requeued = 0;
+        loop {
+            let mut invocation = self.event_script(&self.inner.scripts.requeue_dead);
+            invocation.arg(BATCH);
+            let (looked_at, n): (u64, u64) = self.run(&invocation, true).await?;
+            requeued += n;
+            if looked_at < BATCH as u64 {
+                return Ok(requeued);
+            }
+        }
     }
     async fn next_due_in(&self) -> Result<Option<Duration>, StoreError> {
         let invocation = self.event_script(&self.inner.scripts.next_due);
@@ -657,10 +681,10 @@ impl Outbox for RedisStore {
         let mut pruned = 0;
         loop {
             let mut invocation = self.event_script(&self.inner.scripts.prune);
-            invocation.arg(millis(keep)).arg(PRUNE_BATCH);
+            invocation.arg(millis(keep)).arg(BATCH);
             let n: u64 = self.run(&invocation, true).await?;
             pruned += n;
-            if n < PRUNE_BATCH as u64 {
+            if n < BATCH as u64 {
                 return Ok(pruned);
             }
         }

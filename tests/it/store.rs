@@ -302,6 +302,52 @@ async fn authorizations_work_once_and_expire(stores: &Stores) {
     ));
 }
 
+/// More events than one script run of the Redis store touches (1000): pulled forward, re-driven
+/// and pruned all the same.
+async fn whole_sets_are_worked_through_past_one_batch(stores: &Stores) {
+    const EVENTS: i64 = 1001;
+    let outbox = &stores.outbox;
+    let appends: Vec<_> = (0..EVENTS)
+        .map(|i| {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.append(event(&format!("m{i}"), i)).await.unwrap() })
+        })
+        .collect();
+    for append in appends {
+        append.await.unwrap();
+    }
+    let claimed = outbox.claim_due(2000, LONG).await.unwrap();
+    assert_eq!(claimed.len() as i64, EVENTS);
+    outbox
+        .retry_after(receipts(&claimed), LONG, "down".into())
+        .await
+        .unwrap();
+    assert_eq!(outbox.pull_forward().await.unwrap() as i64, EVENTS);
+    let claimed = outbox.claim_due(2000, LONG).await.unwrap();
+    assert_eq!(claimed.len() as i64, EVENTS);
+    let deaths: Vec<_> = claimed
+        .into_iter()
+        .map(|e| {
+            let outbox = outbox.clone();
+            tokio::spawn(async move { outbox.mark_dead(e.receipt, "422".into()).await.unwrap() })
+        })
+        .collect();
+    for death in deaths {
+        assert!(death.await.unwrap());
+    }
+    assert_eq!(outbox.requeue_dead().await.unwrap() as i64, EVENTS);
+    assert_eq!(outbox.counts().await.unwrap().dead, 0);
+    let claimed = outbox.claim_due(2000, LONG).await.unwrap();
+    assert_eq!(
+        outbox.mark_delivered(receipts(&claimed)).await.unwrap() as i64,
+        EVENTS
+    );
+    assert_eq!(
+        outbox.prune_delivered(Duration::ZERO).await.unwrap() as i64,
+        EVENTS
+    );
+}
+
 /// Each suite function as one test per backend.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -332,4 +378,5 @@ both_backends!(
     an_expired_lease_is_due_again_and_its_receipt_is_stale,
     concurrent_appends_are_each_stored_once,
     authorizations_work_once_and_expire,
+    whole_sets_are_worked_through_past_one_batch,
 );
