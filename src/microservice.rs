@@ -5,8 +5,10 @@ use crate::tracardi::form::{Form, FormField, FormGroup};
 use crate::tracardi::plugin::RunResponse;
 use crate::tracardi::template::{self, Sources, TemplateError};
 use crate::twitter::client::{TransportError, XClient};
+use crate::twitter::credentials::API_KEY;
 use crate::twitter::credentials::Credentials;
 use crate::twitter::diagnosis::{Refusal, refusal};
+use crate::twitter::report::{Severity, ValidationReport};
 use crate::twitter::text::{MAX_FITTING_BYTES, MAX_WEIGHTED_LENGTH, weighted_length};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -55,6 +57,22 @@ pub fn send_tweet_init() -> Value {
 }
 
 /// Checks a node configuration; returns the cleaned config that becomes the node's `init`.
+/// What keeps keys from serving "Send tweet", as Tracardi's GUI shows it under the form's
+/// fields: every error, and a read-only token (it works, but cannot post). Field id → the
+/// problem and its fix; the first problem of a field wins, and one that names no field is
+/// shown under the API Key. Empty: the keys can post.
+pub fn send_tweet_blockers(report: &ValidationReport) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::new();
+    for problem in &report.problems {
+        if problem.severity == Severity::Error || problem.code == "read_only_token" {
+            fields
+                .entry(problem.field.unwrap_or(API_KEY).to_owned())
+                .or_insert_with(|| format!("{} {}", problem.message, problem.fix));
+        }
+    }
+    fields
+}
+
 pub fn validate_config(config: &Value) -> Result<Value, BTreeMap<String, String>> {
     let error = |message: String| Err(BTreeMap::from([("tweet".to_owned(), message)]));
     let tweet = match config.get("tweet") {
@@ -284,6 +302,44 @@ fn refused(refusal: Refusal) -> RunResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Errors and a read-only token block "Send tweet", each under its field (the API Key when
+    /// the problem names none, the first problem of a field winning); other warnings do not.
+    #[test]
+    fn what_blocks_send_tweet() {
+        use crate::twitter::report::CredentialProblem;
+        let problem = |code, severity, field| CredentialProblem {
+            code,
+            severity,
+            field,
+            message: format!("{code}."),
+            fix: "Fix it.".into(),
+        };
+        let mut report =
+            ValidationReport::invalid(problem("invalid_credentials", Severity::Error, None));
+        report.problems.extend([
+            problem("read_only_token", Severity::Warning, Some("access_token")),
+            problem("whitespace_trimmed", Severity::Warning, Some("api_secret")),
+            problem("user_suspended", Severity::Error, Some("access_token")),
+        ]);
+        assert_eq!(
+            send_tweet_blockers(&report),
+            BTreeMap::from([
+                (
+                    "api_key".to_owned(),
+                    "invalid_credentials. Fix it.".to_owned()
+                ),
+                (
+                    "access_token".to_owned(),
+                    "read_only_token. Fix it.".to_owned()
+                ),
+            ])
+        );
+        report
+            .problems
+            .retain(|p| p.severity == Severity::Warning && p.code != "read_only_token");
+        assert!(send_tweet_blockers(&report).is_empty());
+    }
 
     #[test]
     fn config_validation() {

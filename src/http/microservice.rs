@@ -18,8 +18,7 @@ use crate::microservice::{
 };
 use crate::tracardi::form::Form;
 use crate::tracardi::plugin::{RunResponse, registry_entry};
-use crate::twitter::credentials::{API_KEY, Credentials};
-use crate::twitter::report::Severity;
+use crate::twitter::credentials::Credentials;
 use crate::validation::Undecided;
 use axum::Json;
 use axum::body::Bytes;
@@ -198,16 +197,7 @@ async fn validate_resource(
         .validate(parsed, false)
         .await
         .map_err(as_detail)?;
-    let mut fields = BTreeMap::new();
-    for problem in &report.problems {
-        let blocks = problem.severity == Severity::Error || problem.code == "read_only_token";
-        if blocks {
-            let field = problem.field.unwrap_or(API_KEY).to_owned();
-            fields
-                .entry(field)
-                .or_insert_with(|| format!("{} {}", problem.message, problem.fix));
-        }
-    }
+    let fields = microservice::send_tweet_blockers(&report);
     if fields.is_empty() {
         Ok(Json(true))
     } else {
