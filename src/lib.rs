@@ -179,22 +179,29 @@ pub fn warn_if_secret_is_short(config: &Config) {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: the server may answer `/health` before it polls its shutdown
+/// future, and a SIGTERM sent in between must stop it cleanly (logs flushed), not kill it.
+/// Call it inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing a SIGTERM handler");
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).expect("installing a SIGINT handler"),
+            signal(SignalKind::terminate()).expect("installing a SIGTERM handler"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: no new requests, finishing those in flight");
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down: no new requests, finishing those in flight");
 }
 
 /// TLS for calls to X and Tracardi uses rustls with ring (no OpenSSL): installed once at
