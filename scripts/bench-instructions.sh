@@ -9,7 +9,8 @@
 #
 # Each server runs under callgrind with instrumentation off while it starts and warms up, on for
 # 5 s of `wrk -t1 -c4`, then the count is divided by the requests wrk completed.
-# Knobs: SKIP_BUILD=1 to use the binaries already in target/release; OURS_PORT, BARE_PORT.
+# Knobs: SKIP_BUILD=1 to use the binaries already in target/release; OURS_BIN (another build of
+# the service); OURS_PORT, BARE_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +59,6 @@ count() {
 (
     export LISTEN_ADDR="127.0.0.1:$OURS_PORT" DATA_DIR="$work/data"
     unset API_KEY SECRET TRACARDI_API_URL TRACARDI_SOURCE_ID RUST_LOG
-    count tracardi-twitter "$OURS_PORT" target/release/tracardi-twitter
+    count tracardi-twitter "$OURS_PORT" "${OURS_BIN:-target/release/tracardi-twitter}"
 )
 count bare-axum "$BARE_PORT" target/release/examples/bare_resource "$BARE_PORT"

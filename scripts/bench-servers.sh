@@ -1,7 +1,7 @@
 # Sourced by the load scripts: start tracardi-twitter (release, defaults, a fresh DATA_DIR under
 # $work) and a bare example server on loopback, wait until both answer, stop both on exit.
 # Expects: $work (a scratch directory), $OURS_PORT, $BARE_PORT; optional OURS_RUST_LOG, KEEP,
-# SERVER_CPUS (a taskset CPU list both servers are confined to).
+# SERVER_CPUS (a taskset CPU list both servers are confined to), OURS_BIN (the service's binary).
 # Sets: $ours_pid, $data.
 
 pids=()
@@ -24,7 +24,7 @@ start_ours() {
         # wrk is one client (127.0.0.1): the per-client limit would answer most callbacks 429.
         export PUBLIC_RATE_LIMIT=0
         if [[ -n ${OURS_RUST_LOG:-} ]]; then export RUST_LOG=$OURS_RUST_LOG; else unset RUST_LOG; fi
-        exec ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} target/release/tracardi-twitter
+        exec ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "${OURS_BIN:-target/release/tracardi-twitter}"
     ) 2>"$work/ours.log" &
     ours_pid=$!
     pids+=("$ours_pid")

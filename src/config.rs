@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Must be longer than VALIDATE_TIMEOUT.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s")]
     pub request_timeout: String,
+    /// How long a client may take to send a request's headers; a connection that stays idle
+    /// (no request begun) this long is closed too.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s")]
+    pub header_read_timeout: String,
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -586,6 +590,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub validate_cache_ttl: Duration,
     pub request_timeout: Duration,
+    /// How long a connection may wait for a request's headers (`http::server`).
+    pub header_read_timeout: Duration,
     pub log_format: LogFormat,
     pub twitter: TwitterConfig,
     pub delivery: Option<DeliveryConfig>,
@@ -646,6 +652,13 @@ impl ServeArgs {
                 "must be longer than VALIDATE_TIMEOUT, or validations would be cut off",
             ));
         }
+        let header_read_timeout = parse_duration("HEADER_READ_TIMEOUT", &self.header_read_timeout)?;
+        if header_read_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "HEADER_READ_TIMEOUT",
+                "must be more than zero, or no request could be read",
+            ));
+        }
         let delivery = self.delivery.check()?;
         let callback = CallbackConfig {
             success_url: optional_url(
@@ -667,6 +680,7 @@ impl ServeArgs {
                 data_dir: self.data_dir.clone(),
                 validate_cache_ttl,
                 request_timeout,
+                header_read_timeout,
                 log_format,
                 twitter,
                 delivery,

@@ -132,7 +132,13 @@ pub async fn run_with(
             }
         }
     });
-    http::server::serve(listener, router(state), shutdown).await;
+    http::server::serve(
+        listener,
+        router(state),
+        config.header_read_timeout,
+        shutdown,
+    )
+    .await;
     forgetting.abort();
     // No more requests: let deliveries in flight finish; what is left stays stored.
     let _ = stop_worker.send(true);

@@ -79,8 +79,6 @@ fn main() -> ExitCode {
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    // Log lines written before the failure go out first.
-    tracardi_twitter::telemetry::flush();
     eprintln!("tracardi-twitter: {message}");
     ExitCode::from(2)
 }
@@ -90,15 +88,15 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(checked) => checked,
         Err(e) => return fail(format_args!("configuration error: {e}")),
     };
-    tracardi_twitter::telemetry::init(
-        config.log_format,
-        tracardi_twitter::telemetry::BatchedStderr::start(),
-    );
+    let (log_writer, log_guard) = tracardi_twitter::telemetry::stderr_writer();
+    tracardi_twitter::telemetry::init(config.log_format, log_writer);
     tracardi_twitter::log_key_source(&key_source);
     tracardi_twitter::warn_if_secret_is_short(&config);
     let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
         Ok(listener) => listener,
         Err(e) => {
+            // Log lines written before the failure go out first.
+            drop(log_guard);
             return fail(format_args!(
                 "LISTEN_ADDR: cannot listen on {}: {e}",
                 config.listen_addr
@@ -114,7 +112,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         "tracardi-twitter listening"
     );
     let result = tracardi_twitter::run(config, listener, tracardi_twitter::shutdown_signal()).await;
-    tracardi_twitter::telemetry::flush();
+    // Writes the log lines still queued.
+    drop(log_guard);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format_args!("server stopped: {e}")),

@@ -1,21 +1,18 @@
-//! One log line per request: method, matched route, status, latency and request id; and the
-//! limits on requests that carry a body (size and time).
+//! The layers every request goes through: one access event per request (method, matched route,
+//! status, latency and request id), the request id, CORS for browsers, the request timeout and
+//! the body limits. All but the access event are tower-http's layers, configured here.
 //!
 //! The route is the template (`/api-key/{api_key}`), never the raw URI: paths and query strings
 //! can carry secrets (the API key, OAuth verifiers and codes).
 //!
-//! These run on every request, the cheap `GET /resource` included, so they are built for cost
-//! (BENCHMARKS.md):
-//! - hand-written tower services rather than `axum::middleware::from_fn`, which boxes a future
-//!   and the inner service on every request;
-//! - wrapped around the router rather than added with `Router::layer`, which wraps every route
-//!   in another boxed service that axum clones, and frees, on every request. Outside the router
-//!   the matched route is not known yet, so [`RouteNames`] looks it up from the same templates;
-//! - the line itself formatted by hand (`telemetry::log_access`), not by `tracing`'s
-//!   subscriber: at about 2 µs a line, that cost as much as the rest of the stack.
+//! The access event is a small tower service rather than `axum::middleware::from_fn` (which boxes
+//! a future and the inner service on every request) or tower-http's `TraceLayer` (a span per
+//! request, and the route and request id are not known to its `on_response`). It wraps the
+//! router rather than being added with `Router::layer`, which wraps every route in another boxed
+//! service that axum clones, and frees, on every request; outside the router `MatchedPath` is not
+//! known yet, so [`RouteNames`] looks the route up from the same templates.
 
-use crate::telemetry::{self, AccessRecord};
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
 use axum::http::header::{ORIGIN, VARY};
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,11 +22,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower::{Layer, Service};
 use tower_http::cors::CorsLayer;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The header tower-http's request-id layers read and set (`SetRequestIdLayer::x_request_id`).
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What browsers' CORS answers vary on; set on answers to requests without `Origin` too, so that
 /// a cache never hands such an answer to a browser.
@@ -46,18 +44,13 @@ pub struct RouteNames {
 }
 
 impl RouteNames {
-    /// Panics on templates that overlap or are malformed (the router itself refuses those too),
-    /// and on templates that would need escaping in a log line.
+    /// Panics on templates that overlap or are malformed (the router itself refuses those too).
     pub fn new<'a>(templates: impl IntoIterator<Item = &'a str>) -> Self {
         let mut names = RouteNames {
             plain: Vec::new(),
             with_parameters: matchit::Router::new(),
         };
         for template in templates {
-            assert!(
-                telemetry::is_plain(template),
-                "route {template:?} needs escaping"
-            );
             if template.contains(['{', '}']) {
                 names
                     .with_parameters
@@ -83,9 +76,10 @@ impl RouteNames {
     }
 }
 
-/// Wraps the whole router (the fallback included), so it sees every request and logs it.
-/// Requests with an `Origin` header (browsers) go through `cors`; the others skip it: a
-/// `CorsLayer`'s service is built per request, and building it allocates.
+/// Logs one event per request, the fallback's included, once its answer is ready. Requests
+/// with an `Origin` header (browsers) go through `cors`; the others skip it: tower-http's
+/// `CorsLayer` builds and merges its headers on every request it sees (BENCHMARKS.md).
+/// Expects the request id to be set already (`SetRequestIdLayer` outside it).
 #[derive(Clone)]
 pub struct AccessLogLayer(Arc<AccessLogShared>);
 
@@ -111,33 +105,40 @@ impl<S> Layer<S> for AccessLogLayer {
     }
 }
 
+#[derive(Clone)]
 pub struct AccessLog<S> {
     inner: S,
     shared: Arc<AccessLogShared>,
 }
 
-impl<S> AccessLog<S> {
-    /// Handles one request. Takes `&self`, as hyper's services do (`server.rs` calls it for each
-    /// request): only the inner service is cloned for the call, a handle to the router.
-    pub fn handle<B>(&self, request: Request<B>) -> AccessLogFuture<S::Future>
-    where
-        S: Service<Request<B>, Response = Response, Error = Infallible> + Clone,
-    {
+impl<S, B> Service<Request<B>> for AccessLog<S>
+where
+    S: Service<Request<B>, Response = Response, Error = Infallible> + Clone,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AccessLogFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let started = Instant::now();
         let method = request.method().clone();
         let route = self.shared.routes.lookup(request.uri().path());
-        let request_id = match request.headers().get(&REQUEST_ID) {
-            Some(id) if is_safe_request_id(id.as_bytes()) => id.clone(),
-            _ => generate_request_id(),
-        };
-        // The services below are the router and `BodyLimits`, always ready: no `poll_ready`.
+        let request_id = request.headers().get(X_REQUEST_ID).cloned();
         let inner = if request.headers().contains_key(ORIGIN) {
+            // The inner service was made ready by `poll_ready`; the CORS service wraps a clone
+            // of it, and tower-http's CORS service is ready when its inner one is.
+            let inner = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, inner);
             MaybeCors::Cors {
-                inner: self.shared.cors.layer(self.inner.clone()).call(request),
+                inner: self.shared.cors.layer(inner).call(request),
             }
         } else {
             MaybeCors::Plain {
-                inner: self.inner.clone().call(request),
+                inner: self.inner.call(request),
             }
         };
         AccessLogFuture {
@@ -145,14 +146,14 @@ impl<S> AccessLog<S> {
             started,
             method,
             route,
-            request_id: Some(request_id),
+            request_id,
         }
     }
 }
 
 pin_project! {
     #[project = MaybeCorsProj]
-    enum MaybeCors<F> {
+    pub enum MaybeCors<F> {
         Plain { #[pin] inner: F },
         Cors { #[pin] inner: tower_http::cors::ResponseFuture<F> },
     }
@@ -182,132 +183,73 @@ where
             MaybeCorsProj::Cors { inner } => inner.poll(cx),
         });
         response.headers_mut().entry(VARY).or_insert(CORS_VARY);
-        let request_id = this.request_id.take().expect("polled after completion");
-        telemetry::log_access(&AccessRecord {
-            method: this.method.as_str(),
-            route: this.route.unwrap_or("(no route)"),
-            status: response.status().as_u16(),
-            latency: this.started.elapsed(),
-            request_id: request_id.to_str().unwrap_or_default(),
-        });
-        response.headers_mut().insert(REQUEST_ID, request_id);
+        let latency_ms = this.started.elapsed().as_micros() as f64 / 1000.0;
+        // The text values as `Display` (`%`): `Debug` would quote and escape them character by
+        // character, the costliest part of the line (BENCHMARKS.md), and they are plain ASCII
+        // by where they come from: HTTP method tokens, our own route templates, request ids
+        // checked by `drop_unsafe_request_id` or made by us. The JSON format escapes anyway.
+        tracing::info!(
+            method = %this.method,
+            route = %this.route.unwrap_or("(no route)"),
+            status = response.status().as_u16(),
+            latency_ms,
+            request_id = %this
+                .request_id
+                .as_ref()
+                .and_then(|id| id.to_str().ok())
+                .unwrap_or_default(),
+            "request"
+        );
         Poll::Ready(Ok(response))
     }
 }
 
-/// A fresh UUID v4, without a system call and in a few instructions: request ids must be unique,
-/// not unguessable, so a per-thread SplitMix64 sequence seeded from the OS does (a collision
-/// needs two threads' random starting points to come within a few billion steps of each other
-/// in 2^64).
-fn generate_request_id() -> HeaderValue {
-    thread_local! {
-        static SPLITMIX: std::cell::Cell<u64> = std::cell::Cell::new(rand::random());
+/// Removes a caller's `x-request-id` that is not short and plain, so that `SetRequestIdLayer`
+/// replaces it with a fresh one: the id ends up in our logs and in our answer.
+pub fn drop_unsafe_request_id<B>(mut request: Request<B>) -> Request<B> {
+    if let Some(id) = request.headers().get(X_REQUEST_ID)
+        && !is_safe_request_id(id.as_bytes())
+    {
+        request.headers_mut().remove(X_REQUEST_ID);
     }
-    let next = || {
-        SPLITMIX.with(|state| {
-            let seed = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-            state.set(seed);
-            let mut z = seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        })
-    };
-    let random = (u128::from(next()) << 64 | u128::from(next())).to_le_bytes();
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let uuid = uuid::Builder::from_random_bytes(random).into_uuid();
-    let text = uuid.hyphenated().encode_lower(&mut text);
-    HeaderValue::from_str(text).expect("a UUID is visible ASCII")
-}
-
-/// Bounds every request in time (408 past `timeout`: a client that uploads slowly, or a handler
-/// that hangs) and the ones that carry a body in size: 413 at once when the declared
-/// `Content-Length` is over the route's limit, else through axum's extractors when the body
-/// streamed so far passes it. The routes in `large_body_routes` take Tracardi's whole context
-/// and have a limit of their own.
-#[derive(Clone, Copy)]
-pub struct BodyLimitsLayer {
-    pub timeout: Duration,
-    pub max_body_bytes: usize,
-    pub large_body_routes: &'static [&'static str],
-    pub max_large_body_bytes: usize,
-}
-
-impl<S> Layer<S> for BodyLimitsLayer {
-    type Service = BodyLimits<S>;
-
-    fn layer(&self, inner: S) -> BodyLimits<S> {
-        BodyLimits {
-            inner,
-            limits: *self,
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct BodyLimits<S> {
-    inner: S,
-    limits: BodyLimitsLayer,
-}
-
-impl BodyLimitsLayer {
-    /// The largest body the route at `path` takes.
-    fn limit_for(&self, path: &str) -> usize {
-        if self.large_body_routes.contains(&path) {
-            self.max_large_body_bytes
-        } else {
-            self.max_body_bytes
-        }
-    }
-}
-
-impl<S, B> Service<Request<B>> for BodyLimits<S>
-where
-    S: Service<Request<B>, Response = Response, Error = Infallible> + Clone,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BodyLimitsFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let bodiless = matches!(
-            *request.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS
-        );
-        // The router is always ready (`poll_ready` above).
-        let inner = if bodiless {
-            self.inner.call(request)
-        } else {
-            let limit = self.limits.limit_for(request.uri().path());
-            if declared_length(&request).is_some_and(|length| length > limit as u64) {
-                // Refused before a byte of the body is read: no waiting for an upload that
-                // would be thrown away.
-                return BodyLimitsFuture::Refused {
-                    response: Some(too_large(limit).into_response()),
-                };
-            }
-            DefaultBodyLimit::max(limit)
-                .layer(self.inner.clone())
-                .call(request)
-        };
-        BodyLimitsFuture::Timed {
-            inner: tokio::time::timeout(self.limits.timeout, inner),
-        }
-    }
-}
-
-fn declared_length<B>(request: &Request<B>) -> Option<u64> {
     request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+}
+
+/// A caller's request id is echoed only if it is short and plain (it ends up in our logs).
+fn is_safe_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+/// `routes` with a body limit, tower-http's `RequestBodyLimitLayer`: a declared `Content-Length`
+/// over `limit` is refused at once (413, before a byte of the body is read), a streamed body when
+/// it passes `limit`. axum's own default limit (2 MiB) is lifted, so `limit` is the only one; the
+/// 413 names `limit` in a problem body (tower-http's is plain text). One `layer` call: each adds
+/// a boxed service to every route, cloned per request.
+pub fn with_body_limit<S>(
+    routes: utoipa_axum::router::OpenApiRouter<S>,
+    limit: usize,
+) -> utoipa_axum::router::OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    routes.layer(
+        tower::ServiceBuilder::new()
+            .map_response(
+                move |response: Response<tower_http::limit::ResponseBody<Body>>| {
+                    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        too_large(limit).into_response()
+                    } else {
+                        response.into_response()
+                    }
+                },
+            )
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+            .layer(axum::extract::DefaultBodyLimit::disable()),
+    )
 }
 
 /// The 413 for a body over `limit` bytes.
@@ -323,42 +265,6 @@ pub fn too_large(limit: usize) -> crate::error::ApiError {
     ))
 }
 
-pin_project! {
-    #[project = BodyLimitsProj]
-    pub enum BodyLimitsFuture<F> {
-        Timed { #[pin] inner: tokio::time::Timeout<F> },
-        Refused { response: Option<Response> },
-    }
-}
-
-impl<F> Future for BodyLimitsFuture<F>
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            BodyLimitsProj::Timed { inner } => Poll::Ready(
-                ready!(inner.poll(cx))
-                    .unwrap_or_else(|_elapsed| Ok(StatusCode::REQUEST_TIMEOUT.into_response())),
-            ),
-            BodyLimitsProj::Refused { response } => {
-                Poll::Ready(Ok(response.take().expect("polled after completion")))
-            }
-        }
-    }
-}
-
-/// A caller's request id is echoed only if it is short and plain (it ends up in our logs).
-fn is_safe_request_id(id: &[u8]) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -368,6 +274,20 @@ mod tests {
         assert!(!super::is_safe_request_id(b"a b"));
         assert!(!super::is_safe_request_id(b"x\ny"));
         assert!(!super::is_safe_request_id("a".repeat(129).as_bytes()));
+    }
+
+    #[test]
+    fn unsafe_request_ids_are_dropped_safe_ones_kept() {
+        let with_id = |id: &str| {
+            axum::http::Request::get("/health")
+                .header("x-request-id", id)
+                .body(())
+                .unwrap()
+        };
+        let kept = super::drop_unsafe_request_id(with_id("abc-123"));
+        assert_eq!(kept.headers()["x-request-id"], "abc-123");
+        let dropped = super::drop_unsafe_request_id(with_id("a b \"quoted\""));
+        assert!(!dropped.headers().contains_key("x-request-id"));
     }
 
     #[test]
@@ -382,38 +302,13 @@ mod tests {
         assert_eq!(named("/api-key/a/b"), None);
     }
 
-    /// Every request is bounded in time, one without a body too (a GET whose handler hangs).
-    #[tokio::test]
-    async fn requests_without_a_body_are_timed_too() {
-        use tower::{Layer, Service};
-        let layer = super::BodyLimitsLayer {
-            timeout: std::time::Duration::from_millis(100),
-            max_body_bytes: 1024,
-            large_body_routes: &[],
-            max_large_body_bytes: 1024,
-        };
-        let hangs = tower::service_fn(|_: axum::http::Request<()>| {
-            std::future::pending::<Result<axum::response::Response, std::convert::Infallible>>()
-        });
-        let request = axum::http::Request::get("/authorize").body(()).unwrap();
-        let response = layer.layer(hangs).call(request).await.unwrap();
-        assert_eq!(response.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
-    }
-
     #[test]
-    fn generated_request_ids_are_uuids() {
-        let id = super::generate_request_id();
-        assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok());
-        let ids: std::collections::HashSet<_> =
-            (0..10_000).map(|_| super::generate_request_id()).collect();
-        assert_eq!(ids.len(), 10_000, "request ids repeat");
-        assert!(!ids.contains(&id));
-        let version_4 = ids.iter().all(|id| {
-            uuid::Uuid::parse_str(id.to_str().unwrap())
-                .unwrap()
-                .get_version_num()
-                == 4
-        });
-        assert!(version_4);
+    fn the_limit_is_named_in_binary_units() {
+        let detail = |limit| match super::too_large(limit) {
+            crate::error::ApiError::Problem(p) => p.detail,
+            other => panic!("{other:?}"),
+        };
+        assert!(detail(64 * 1024).contains("(64 KiB)"));
+        assert!(detail(16 << 20).contains("(16 MiB)"));
     }
 }

@@ -39,6 +39,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(validate_resource))
         .routes(routes!(plugin_registry))
         .routes(routes!(plugin_form))
+}
+
+/// The routes that take Tracardi's whole context in their body ([`super::LARGE_BODY_ROUTES`]),
+/// apart: they have a body limit of their own.
+pub fn large_body_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(plugin_validate))
         .routes(routes!(plugin_run))
 }

@@ -20,11 +20,12 @@ use crate::delivery::DeliveryMonitor;
 use crate::error::{ApiError, Detail, FieldErrors, Problem};
 use crate::store::Outbox;
 use crate::validation::Validator;
-use axum::Router;
 use axum::extract::FromRef;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -124,9 +125,9 @@ impl Modify for BearerToken {
     }
 }
 
-/// Every documented route, with its OpenAPI description.
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Every documented route, with its OpenAPI description and its body limit.
+fn api(plugin_body_limit: usize) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes())
         .merge(resource::routes())
         .merge(validate::routes())
@@ -134,39 +135,34 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(callback::routes())
         .merge(authorize::routes())
         .merge(outbox::routes())
-        .merge(ops::routes())
+        .merge(ops::routes());
+    access_log::with_body_limit(routes, MAX_BODY_BYTES).merge(access_log::with_body_limit(
+        microservice::large_body_routes(),
+        plugin_body_limit,
+    ))
 }
 
 /// The OpenAPI specification, generated from the code.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    api(MAX_BODY_BYTES).split_for_parts().1
 }
 
-/// The whole service as one tower service: the router inside the layers every request goes
-/// through (access line, CORS, body limits), ready to serve.
-pub type App = access_log::AccessLog<access_log::BodyLimits<Router>>;
-
-/// What [`App`] answers a request from hyper with.
-pub type AppFuture = access_log::AccessLogFuture<
-    <access_log::BodyLimits<Router> as tower::Service<
-        axum::http::Request<hyper::body::Incoming>,
-    >>::Future,
->;
-
-/// The service's router inside its layers, ready to serve.
-pub fn router(state: AppState) -> App {
-    let (routes, spec) = api().split_for_parts();
+/// The service's router inside its layers, ready to serve (`server::serve`).
+pub fn router(
+    state: AppState,
+) -> impl tower::Service<
+    axum::http::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let (routes, spec) = api(state.plugin_body_limit).split_for_parts();
     let spec_json = Arc::new(spec.to_pretty_json().expect("the specification serialises"));
-    let body_limits = access_log::BodyLimitsLayer {
-        timeout: state.request_timeout,
-        max_body_bytes: MAX_BODY_BYTES,
-        large_body_routes: &LARGE_BODY_ROUTES,
-        max_large_body_bytes: state.plugin_body_limit,
-    };
-    let access_log = access_log::AccessLogLayer::new(
-        cors(state.cors_allowed_origins.clone()),
-        route_names(&spec),
-    );
+    let timeout = state.request_timeout;
+    let cors = cors(state.cors_allowed_origins.clone());
     let router = routes
         .route(
             OPENAPI_JSON,
@@ -179,10 +175,48 @@ pub fn router(state: AppState) -> App {
             )
         })
         .with_state(state);
-    // Around the router, not `Router::layer`: see `access_log`.
+    request_layers(router, timeout, cors, route_names(&spec))
+}
+
+/// The layers around the router that every request goes through, the fallback's included
+/// (outermost first): the caller's request id kept if it is plain, else a fresh UUID v4; the
+/// id echoed in the answer; the access event (and CORS for browsers); the request timeout (408).
+/// Around the router, not `Router::layer`: see `access_log`.
+fn request_layers<S, B>(
+    router: S,
+    timeout: Duration,
+    cors: CorsLayer,
+    routes: &'static access_log::RouteNames,
+) -> impl tower::Service<
+    axum::http::Request<B>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone
++ Send
++ Sync
++ 'static
+where
+    S: tower::Service<
+            axum::http::Request<B>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    B: Send + 'static,
+{
     tower::ServiceBuilder::new()
-        .layer(access_log)
-        .layer(body_limits)
+        .map_request(access_log::drop_unsafe_request_id::<B>)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(access_log::AccessLogLayer::new(cors, routes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .service(router)
 }
 
@@ -220,6 +254,41 @@ fn cors(origins: Option<Vec<String>>) -> CorsLayer {
 
 #[cfg(test)]
 mod tests {
+    use tower::{Service, ServiceExt};
+
+    /// Exactly the routes of [`super::LARGE_BODY_ROUTES`] get `PLUGIN_BODY_LIMIT`.
+    #[test]
+    fn the_large_body_routes_are_the_plugin_routes() {
+        let (_, spec) = super::microservice::large_body_routes().split_for_parts();
+        let mut paths: Vec<&str> = spec.paths.paths.keys().map(String::as_str).collect();
+        paths.sort_unstable();
+        let mut expected = super::LARGE_BODY_ROUTES;
+        expected.sort_unstable();
+        assert_eq!(paths, expected);
+    }
+
+    /// Every request is bounded in time, one without a body too (a GET whose handler hangs), and
+    /// its answer carries a request id.
+    #[tokio::test]
+    async fn requests_without_a_body_are_timed_too() {
+        let hangs = tower::service_fn(|_: axum::http::Request<()>| {
+            std::future::pending::<Result<axum::response::Response, std::convert::Infallible>>()
+        });
+        let names: &'static _ =
+            Box::leak(Box::new(super::access_log::RouteNames::new(["/authorize"])));
+        let mut stack = super::request_layers(
+            hangs,
+            std::time::Duration::from_millis(100),
+            super::cors(None),
+            names,
+        );
+        let request = axum::http::Request::get("/authorize").body(()).unwrap();
+        let response = stack.ready().await.unwrap().call(request).await.unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+    }
+
     /// Every documented route, with its parameters filled in, is named by its own template in
     /// the access line; paths the router does not serve are not named.
     #[test]
