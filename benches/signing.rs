@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::hint::black_box;
 use tracardi_twitter::oauth1::{self, Keys, Protocol, Request};
 
-/// The `users-me` vector from `../shared/vectors/oauth1.json`: sample keys, fixed nonce and timestamp.
+/// The `users-me` vector from `tests/vectors/oauth1.json`: sample keys, fixed nonce and timestamp.
 struct UsersMe {
     url: String,
     consumer_key: String,
@@ -21,9 +21,8 @@ struct UsersMe {
 }
 
 fn users_me_vector() -> UsersMe {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/oauth1.json");
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{path}: {e} (check out shared/ beside this repository)"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/oauth1.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let file: Value = serde_json::from_str(&text).expect("the vector file is JSON");
     let vector = file["vectors"]
         .as_array()

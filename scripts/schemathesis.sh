@@ -5,7 +5,7 @@
 #
 #   bash scripts/schemathesis.sh
 #
-# Starts the debug binary (built here if needed) on a free loopback port, with DATA_DIR in a
+# Starts the debug binary (built here if needed) on a loopback port it picks, with DATA_DIR in a
 # fresh temporary directory (callbacks are stored there) and X at a loopback port where nothing
 # listens: calls to X fail at once, as the documented 502, and nothing leaves the machine.
 # Takes a token from GET /api-key/{key}, runs `schemathesis run --checks all` with a fixed seed
@@ -55,20 +55,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Two distinct free loopback ports: one for the service, one where nothing will listen (X).
-read -r port closed_port < <(python3 -c '
+# A loopback port where nothing listens, for X. The service binds port 0 itself and writes the
+# port it got to PORT_FILE: no port is picked here and taken by someone else before it binds.
+closed_port=$(python3 -c '
 import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 api_key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-base=http://127.0.0.1:$port
 
-echo "== starting the service on $base (X at 127.0.0.1:$closed_port, where nothing listens)"
+echo "== starting the service on 127.0.0.1:0 (X at 127.0.0.1:$closed_port, where nothing listens)"
 # A clean environment: no setting of the caller's (a TRACARDI_API_URL, a proxy) changes the run.
 env -i PATH="$PATH" \
-    LISTEN_ADDR="127.0.0.1:$port" \
+    LISTEN_ADDR=127.0.0.1:0 \
+    PORT_FILE="$work/port" \
     DATA_DIR="$work/data" \
     API_KEY="$api_key" \
     SECRET="$secret" \
@@ -77,11 +76,14 @@ env -i PATH="$PATH" \
     "$bin" serve >"$work/service.log" 2>&1 &
 service_pid=$!
 for _ in $(seq 300); do
-    "$bin" healthcheck "$base" >/dev/null 2>&1 && break
+    [[ -s $work/port ]] && break
     kill -0 "$service_pid" 2>/dev/null || { cat "$work/service.log" >&2; exit 1; }
     sleep 0.1
 done
+[[ -s $work/port ]] || { echo "the service wrote no port file within 30 s" >&2; cat "$work/service.log" >&2; exit 1; }
+base=http://127.0.0.1:$(cat "$work/port")
 "$bin" healthcheck "$base"
+echo "== the service answers at $base"
 
 token=$("$venv/bin/python" -c '
 import json, sys, urllib.request

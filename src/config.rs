@@ -4,9 +4,9 @@
 //! strings and are checked here, so that a bad one stops start-up with one line that names the
 //! setting and says what is wrong, and never echoes a secret.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings shared by `serve` and the `validate` command: where X is and how long to wait for it.
@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Address and port to listen on (Tracardi's GUI pre-fills port 20000 for microservices).
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:20000")]
     pub listen_addr: String,
+    /// Once listening, write the port to this file (replaced atomically), e.g. for
+    /// `LISTEN_ADDR=127.0.0.1:0`, where the system picks a free port.
+    #[arg(long, env = "PORT_FILE")]
+    pub port_file: Option<PathBuf>,
     /// Key that Tracardi exchanges for a token at /api-key/{key}; at least 32 characters.
     /// Generated and kept in DATA_DIR when not given.
     #[arg(long, env = "API_KEY", hide_env_values = true)]
@@ -559,7 +563,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(setting: &'static str, problem: impl Into<String>) -> Self {
         Self {
             setting,
             problem: problem.into(),
@@ -585,6 +589,8 @@ pub struct TwitterConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
+    /// Where to write the port once listening (`PORT_FILE`).
+    pub port_file: Option<PathBuf>,
     pub api_key: SecretString,
     pub secret: SecretString,
     pub data_dir: PathBuf,
@@ -613,13 +619,7 @@ impl TwitterArgs {
     }
 }
 
-/// Where the API key and secret come from, for the start-up log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    Settings,
-    Generated(PathBuf),
-    Stored(PathBuf),
-}
+pub use crate::service_keys::KeySource;
 
 impl ServeArgs {
     /// Checks every setting. Reads (or creates) the stored API key and secret when they are not set.
@@ -675,6 +675,7 @@ impl ServeArgs {
         Ok((
             Config {
                 listen_addr,
+                port_file: self.port_file.clone().filter(|p| !p.as_os_str().is_empty()),
                 api_key,
                 secret,
                 data_dir: self.data_dir.clone(),
@@ -694,21 +695,16 @@ impl ServeArgs {
         ))
     }
 
+    /// The API key and secret in force: given, stored in DATA_DIR, or generated there (see
+    /// [`crate::service_keys`]).
     fn keys(&self) -> Result<(SecretString, SecretString, KeySource), ConfigError> {
         let given_key = self.api_key.as_deref().filter(|k| !k.is_empty());
         let given_secret = self.secret.as_deref().filter(|s| !s.is_empty());
         if let Some(key) = given_key {
             check_api_key(key)?;
         }
-        if let (Some(key), Some(secret)) = (given_key, given_secret) {
-            return Ok((key.into(), secret.into(), KeySource::Settings));
-        }
-        let (stored, source) = stored_keys(&self.data_dir)?;
-        Ok((
-            given_key.unwrap_or(stored.api_key.expose_secret()).into(),
-            given_secret.unwrap_or(stored.secret.expose_secret()).into(),
-            source,
-        ))
+        let keys = crate::service_keys::resolve(given_key, given_secret, &self.data_dir)?;
+        Ok((keys.api_key, keys.secret, keys.source))
     }
 }
 
@@ -728,87 +724,6 @@ fn check_api_key(key: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-struct StoredKeys {
-    api_key: SecretString,
-    secret: SecretString,
-}
-
-const KEYS_FILE: &str = "service-keys.json";
-
-/// Reads the generated API key and secret from DATA_DIR, or creates them (owner-only file).
-fn stored_keys(data_dir: &Path) -> Result<(StoredKeys, KeySource), ConfigError> {
-    let path = data_dir.join(KEYS_FILE);
-    let io_error = |e: std::io::Error| {
-        ConfigError::new(
-            "DATA_DIR",
-            format!(
-                "cannot keep the generated API key in {}: {e}",
-                path.display()
-            ),
-        )
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
-                ConfigError::new(
-                    "DATA_DIR",
-                    format!(
-                        "{} is not the JSON this service wrote; delete it to generate new keys",
-                        path.display()
-                    ),
-                )
-            })?;
-            let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-            match (field("api_key"), field("secret")) {
-                (Some(api_key), Some(secret)) => Ok((
-                    StoredKeys {
-                        api_key: api_key.into(),
-                        secret: secret.into(),
-                    },
-                    KeySource::Stored(path),
-                )),
-                _ => Err(ConfigError::new(
-                    "DATA_DIR",
-                    format!(
-                        "{} lacks api_key or secret; delete it to generate new keys",
-                        path.display()
-                    ),
-                )),
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).map_err(io_error)?;
-            let api_key = crate::random::hex::<32>();
-            let secret = crate::random::hex::<32>();
-            let text = serde_json::json!({"api_key": api_key, "secret": secret}).to_string();
-            write_owner_only(&path, text.as_bytes()).map_err(io_error)?;
-            Ok((
-                StoredKeys {
-                    api_key: api_key.into(),
-                    secret: secret.into(),
-                },
-                KeySource::Generated(path),
-            ))
-        }
-        Err(e) => Err(io_error(e)),
-    }
-}
-
-/// Creates a file readable and writable by its owner only; fails if it exists.
-fn write_owner_only(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 /// `10`, `10s`, `500ms`, `5m`: a duration. Zero is refused: it would disable what it times.
@@ -906,6 +821,8 @@ pub fn parse_base_url(setting: &'static str, text: &str) -> Result<String, Confi
 mod tests {
     use super::*;
     use clap::Parser;
+    use secrecy::ExposeSecret;
+    use std::path::Path;
 
     #[derive(Parser)]
     struct Cli {
@@ -949,30 +866,6 @@ mod tests {
         );
         assert!(parse_base_url("U", "api.x.com").is_err());
         assert!(parse_base_url("U", "ftp://x.com").is_err());
-    }
-
-    #[test]
-    fn generates_keys_once_and_reuses_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let (first, source) = args(&[], dir.path()).check().unwrap();
-        assert!(matches!(source, KeySource::Generated(_)));
-        assert!(first.api_key.expose_secret().len() >= 32);
-        let (second, source) = args(&[], dir.path()).check().unwrap();
-        assert!(matches!(source, KeySource::Stored(_)));
-        assert_eq!(
-            first.api_key.expose_secret(),
-            second.api_key.expose_secret()
-        );
-        assert_eq!(first.secret.expose_secret(), second.secret.expose_secret());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEYS_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
     }
 
     #[test]
@@ -1031,9 +924,9 @@ mod tests {
         let (config, source) = args(&["--api-key", &key, "--secret", "s3"], dir.path())
             .check()
             .unwrap();
-        assert_eq!(source, KeySource::Settings);
+        assert_eq!(source.file, None);
         assert_eq!(config.api_key.expose_secret(), key);
-        assert!(!dir.path().join(KEYS_FILE).exists());
+        assert!(!dir.path().join(crate::service_keys::KEYS_FILE).exists());
     }
 
     fn redis(

@@ -5,14 +5,17 @@
 
 pub mod auth;
 pub mod callback;
+pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod delivery;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod microservice;
 pub mod oauth1;
 pub mod random;
+pub mod service_keys;
 pub mod store;
 pub mod telemetry;
 pub mod tracardi;
@@ -109,6 +112,12 @@ pub async fn run_with(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    // Written once the service can answer: a reader of the file may connect at once.
+    if let Some(path) = &config.port_file {
+        let port = listener.local_addr()?.port();
+        files::replace(path, format!("{port}\n").as_bytes(), false)
+            .map_err(|e| format!("PORT_FILE: cannot write {}: {e}", path.display()))?;
+    }
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     // Supervised: a worker that panics or ends is started again.
     let worker = config.delivery.clone().map(|delivery| {
@@ -140,6 +149,10 @@ pub async fn run_with(
     )
     .await;
     forgetting.abort();
+    if let Some(path) = &config.port_file {
+        // The port is no longer ours: a file naming it would mislead.
+        let _ = std::fs::remove_file(path);
+    }
     // No more requests: let deliveries in flight finish; what is left stays stored.
     let _ = stop_worker.send(true);
     if let Some(mut worker) = worker
@@ -153,17 +166,12 @@ pub async fn run_with(
     Ok(())
 }
 
-/// Logs, once, where the API key and secret come from (never their values).
+/// Logs, once, where the API key and secret in force come from (never their values), and, when a
+/// given value replaced a different stored one, which one wins.
 pub fn log_key_source(source: &KeySource) {
-    match source {
-        KeySource::Settings => tracing::info!("API key and secret taken from API_KEY and SECRET"),
-        KeySource::Generated(path) => tracing::info!(
-            path = %path.display(),
-            "generated a new API key and secret (owner-only file); give Tracardi the API key from it"
-        ),
-        KeySource::Stored(path) => {
-            tracing::info!(path = %path.display(), "API key and secret read from the stored file")
-        }
+    tracing::info!("{}", source.describe());
+    if let Some(conflict) = source.conflict() {
+        tracing::warn!("{conflict}");
     }
 }
 

@@ -3,9 +3,10 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tracardi_twitter::config::{ServeArgs, TwitterArgs};
+use tracardi_twitter::error::ApiError;
 use tracardi_twitter::twitter::credentials::Credentials;
 use tracardi_twitter::twitter::report::{Severity, ValidationReport};
-use tracardi_twitter::validation::{Undecided, Validator};
+use tracardi_twitter::validation::Validator;
 
 /// Twitter (X) for Tracardi: the resource form, credential validation and Tracardi-compatible auth.
 ///
@@ -26,31 +27,49 @@ enum Command {
     /// Check four keys against X and say what to fix. Exits 0 when valid, 1 when invalid,
     /// 2 when it could not decide.
     Validate(ValidateArgs),
-    /// Exit 0 when the service at URL answers /health (for Docker's HEALTHCHECK).
+    /// Exit 0 when the service answers /health (for Docker's HEALTHCHECK), 1 when it does not.
     Healthcheck {
-        /// The service's base URL, e.g. http://127.0.0.1:20000
-        #[arg(default_value = "http://127.0.0.1:20000")]
-        url: String,
+        /// The service's address, e.g. 127.0.0.1:20000 or http://127.0.0.1:20000. Without it,
+        /// LISTEN_ADDR's (0.0.0.0 read as 127.0.0.1), so a HEALTHCHECK follows LISTEN_ADDR.
+        address: Option<String>,
+        /// Where the service listens, when no address is given.
+        #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:20000")]
+        listen_addr: String,
     },
     /// Print the OpenAPI specification.
     Openapi,
 }
 
+/// X's four keys carry an `x-` prefix on the command line, so that they cannot be mistaken for
+/// the service's own `--api-key`; the environment names stay `TWITTER_*`.
 #[derive(clap::Args)]
 struct ValidateArgs {
-    /// API Key (Consumer Keys).
-    #[arg(long, env = "TWITTER_API_KEY", hide_env_values = true)]
+    /// The X app's API Key (Keys and tokens → Consumer Keys).
+    #[arg(long = "x-api-key", env = "TWITTER_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// API Key Secret (Consumer Keys).
-    #[arg(long, env = "TWITTER_API_SECRET", hide_env_values = true)]
+    /// The X app's API Key Secret (Consumer Keys).
+    #[arg(
+        long = "x-api-secret",
+        env = "TWITTER_API_SECRET",
+        hide_env_values = true
+    )]
     api_secret: Option<String>,
-    /// Access Token (Authentication Tokens).
-    #[arg(long, env = "TWITTER_ACCESS_TOKEN", hide_env_values = true)]
+    /// The X account's Access Token (Keys and tokens → Authentication Tokens).
+    #[arg(
+        long = "x-access-token",
+        env = "TWITTER_ACCESS_TOKEN",
+        hide_env_values = true
+    )]
     access_token: Option<String>,
-    /// Access Token Secret (Authentication Tokens).
-    #[arg(long, env = "TWITTER_ACCESS_TOKEN_SECRET", hide_env_values = true)]
+    /// The X account's Access Token Secret (Authentication Tokens).
+    #[arg(
+        long = "x-access-token-secret",
+        env = "TWITTER_ACCESS_TOKEN_SECRET",
+        hide_env_values = true
+    )]
     access_token_secret: Option<String>,
-    /// Print the report as JSON, as POST /validate answers it.
+    /// Print what POST /validate would answer, as JSON: the report, the field errors (422) or
+    /// the problem (429, 502, 504, with its `code`).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -65,7 +84,10 @@ fn main() -> ExitCode {
     match cli.command {
         None | Some(Command::Serve) => runtime.block_on(serve(cli.serve)),
         Some(Command::Validate(args)) => runtime.block_on(validate(args)),
-        Some(Command::Healthcheck { url }) => runtime.block_on(healthcheck(&url)),
+        Some(Command::Healthcheck {
+            address,
+            listen_addr,
+        }) => runtime.block_on(healthcheck(address.as_deref().unwrap_or(&listen_addr))),
         Some(Command::Openapi) => {
             println!(
                 "{}",
@@ -92,6 +114,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
     tracardi_twitter::telemetry::init(config.log_format, log_writer);
     tracardi_twitter::log_key_source(&key_source);
     tracardi_twitter::warn_if_secret_is_short(&config);
+    if let Some(path) = &config.port_file {
+        // A file left by an earlier run names a port that is not ours.
+        let _ = std::fs::remove_file(path);
+    }
     let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -103,8 +129,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
             ));
         }
     };
+    // The address the system gave: with port 0 in LISTEN_ADDR, the port it picked.
+    let listening_on = listener.local_addr().unwrap_or(config.listen_addr);
     tracing::info!(
-        listen_addr = %config.listen_addr,
+        listen_addr = %listening_on,
         data_dir = %config.data_dir.display(),
         twitter_api_url = %config.twitter.api_url,
         validate_timeout_ms = config.twitter.timeout.as_millis() as u64,
@@ -134,11 +162,18 @@ async fn validate(args: ValidateArgs) -> ExitCode {
     let parsed = match Credentials::from_json(&body) {
         Ok(parsed) => parsed,
         Err(errors) => {
+            if args.json {
+                // POST /validate's 422 body.
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&errors).expect("serialisable")
+                );
+            }
             for (field, message) in errors {
-                eprintln!("--{}: {message}", field.replace('_', "-"));
+                eprintln!("--x-{}: {message}", field.replace('_', "-"));
             }
             return fail(
-                "give all four keys as flags or TWITTER_* environment variables (see --help)",
+                "give all four keys as flags (--x-api-key ...) or TWITTER_* environment variables (see --help)",
             );
         }
     };
@@ -161,19 +196,19 @@ async fn validate(args: ValidateArgs) -> ExitCode {
             }
         }
         Err(undecided) => {
-            let message = match tracardi_twitter::error::ApiError::from(undecided.clone()) {
-                tracardi_twitter::error::ApiError::Problem(p) => p.detail,
-                other => other.to_string(),
+            // The problem POST /validate answers (429, 502 or 504), with its stable `code`.
+            let problem = match ApiError::from(undecided) {
+                ApiError::Problem(problem) => problem,
+                other => unreachable!("an undecided check is a problem, not {other}"),
             };
             if args.json {
                 println!(
                     "{}",
-                    serde_json::json!({"decided": false, "reason": message})
+                    serde_json::to_string_pretty(&problem).expect("serialisable")
                 );
             } else {
-                println!("Could not decide: {message}");
+                println!("Could not decide: {} ({})", problem.detail, problem.code);
             }
-            let _: Undecided = undecided;
             ExitCode::from(2)
         }
     }
@@ -217,11 +252,11 @@ fn describe(report: &ValidationReport) -> String {
     out
 }
 
-async fn healthcheck(url: &str) -> ExitCode {
-    let url = format!(
-        "{}/health",
-        url.trim_end_matches('/').trim_end_matches("/health")
-    );
+async fn healthcheck(address: &str) -> ExitCode {
+    let url = match tracardi_twitter::cli::health_url(address) {
+        Ok(url) => url,
+        Err(what_to_type) => return fail(format_args!("healthcheck: {what_to_type}")),
+    };
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()

@@ -286,7 +286,7 @@ fn refused(refusal: Refusal) -> RunResponse {
         ),
         Refusal::ClientNotEnrolled => (
             "client_not_enrolled",
-            "The app is not attached to a Project in the developer portal, so X refuses it on API v2.".to_owned(),
+            "X refuses this app on API v2 (client-not-enrolled): use keys of an app made in X's Developer Console, or add an older app to a Project.".to_owned(),
         ),
         Refusal::UserSuspended => ("user_suspended", "The posting account is suspended or locked.".to_owned()),
         Refusal::TooLong => ("too_long", "X says the tweet is too long.".to_owned()),

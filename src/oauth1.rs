@@ -1,7 +1,7 @@
 //! OAuth 1.0a HMAC-SHA1 request signing (RFC 5849), as X expects it.
 //!
 //! Pure functions, no I/O: the caller supplies the nonce and the timestamp, so every step can be
-//! checked against the vectors in `shared/vectors/oauth1.json`.
+//! checked against the vectors in `tests/vectors/oauth1.json`.
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -305,14 +305,14 @@ mod tests {
     }
 
     fn vectors() -> Vec<Vector> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/oauth1.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/oauth1.json");
         let text =
-            std::fs::read_to_string(path).expect("shared/vectors/oauth1.json beside the checkout");
+            std::fs::read_to_string(path).expect("tests/vectors/oauth1.json in the repository");
         serde_json::from_str::<VectorFile>(&text).unwrap().vectors
     }
 
     #[test]
-    fn reproduces_every_shared_vector() {
+    fn reproduces_every_vector() {
         let vectors = vectors();
         assert!(
             vectors.len() >= 19,

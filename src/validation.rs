@@ -49,7 +49,7 @@ impl From<Undecided> for ApiError {
                 "x_usage_capped",
                 format!(
                     "X's usage cap for this app is reached; the check can be repeated in {retry_after} seconds \
-                     or after raising the cap in the developer portal."
+                     or after raising the cap in X's Developer Console."
                 ),
                 retry_after,
             ),

@@ -34,7 +34,7 @@ impl ResourceForm {
     }
 }
 
-/// The form for the Twitter app's four keys, with where to find each in the developer portal.
+/// The form for the Twitter app's four keys, with where to find each in X's Developer Console.
 #[utoipa::path(
     get,
     path = "/resource",

@@ -26,7 +26,7 @@ pub struct ValidateQuery {
     pub refresh: bool,
 }
 
-/// The four keys from the developer portal's "Keys and tokens" tab. White space around a key is
+/// The four keys from the app's "Keys and tokens" tab in X's Developer Console. White space around a key is
 /// trimmed (with a warning); a key that is only white space is refused. Other keys are ignored.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // Documents the body; the handler reads it field by field to report each error.

@@ -78,7 +78,7 @@ impl Credentials {
                         errors.insert(
                             field.to_owned(),
                             format!(
-                                "Field must not be empty: paste the {} from the developer portal",
+                                "Field must not be empty: paste the {} from the app's Keys and tokens tab",
                                 label(field)
                             ),
                         );
@@ -133,7 +133,7 @@ impl Credentials {
             severity: Severity::Error,
             field: Some(API_KEY),
             message: "The API Key is an OAuth 2.0 Client ID, which cannot sign OAuth 1.0a requests.".into(),
-            fix: "In the developer portal open your app's \"Keys and tokens\" tab and copy the API Key and API Key \
+            fix: "In X's Developer Console open your app's \"Keys and tokens\" tab and copy the API Key and API Key \
                   Secret from \"Consumer Keys\", not the Client ID and Client Secret from \"OAuth 2.0 Client ID and \
                   Client Secret\"."
                 .into(),
@@ -154,7 +154,7 @@ fn whitespace_trimmed(field: &'static str) -> CredentialProblem {
     }
 }
 
-/// The name the developer portal gives a field.
+/// The name X's Developer Console gives a field.
 pub fn label(field: &str) -> &'static str {
     match field {
         API_KEY => "API Key",
@@ -165,12 +165,21 @@ pub fn label(field: &str) -> &'static str {
     }
 }
 
-/// The resource form: the four keys, with where to find each in X's developer portal.
+/// Where an app's keys are, as X's documentation says today (docs.x.com, "API Key and Secret"),
+/// then in a few words where the older developer portal kept them.
+pub const WHERE_THE_KEYS_ARE: &str = "In X's Developer Console, open \"Apps\" in the side navigation, then your \
+                                      app, then its \"Keys and tokens\" tab (an older app may sit inside a \
+                                      Project: Projects & Apps, the Project, the app).";
+
+/// The resource form: the four keys, with where to find each in X's Developer Console.
 pub fn resource_form() -> Form {
-    const PORTAL: &str = "In the X developer portal (developer.x.com), open Projects & Apps, your app, then the \
-                          \"Keys and tokens\" tab.";
     let field = |id: &str, kind: &str, where_: &str| {
-        FormField::new(id, label(id), &format!("{PORTAL} {where_}"), kind)
+        FormField::new(
+            id,
+            label(id),
+            &format!("{WHERE_THE_KEYS_ARE} {where_}"),
+            kind,
+        )
     };
     Form {
         submit: None,
@@ -180,8 +189,9 @@ pub fn resource_form() -> Form {
             FormGroup {
                 name: Some("Consumer Keys".into()),
                 description: Some(
-                    "The keys that identify your app. The app must be attached to a Project and, to post, \
-                     have \"Read and write\" permission (User authentication settings → App permissions)."
+                    "The keys that identify your app. The app must be one X enrolls for API v2 (any app made in \
+                     the Developer Console; an older app only inside a Project) and, to post, have \"Read and \
+                     write\" permission (User authentication settings → App permissions)."
                         .into(),
                 ),
                 fields: vec![
@@ -267,6 +277,23 @@ mod tests {
     fn debug_shows_no_secret() {
         let parsed = Credentials::from_json(&four("visible-key")).unwrap();
         assert!(!format!("{parsed:?}").contains("visible-key"));
+    }
+
+    /// The form names today's path first (Developer Console → Apps → the app → Keys and tokens),
+    /// then the older portal's, in every field.
+    #[test]
+    fn form_speaks_today_s_x() {
+        for field in resource_form().groups.iter().flat_map(|g| &g.fields) {
+            let text = field.description.as_deref().expect("a description");
+            let today = text.find("Developer Console").expect("today's console");
+            let apps = text
+                .find("\"Apps\" in the side navigation")
+                .expect("its Apps");
+            let tab = text.find("\"Keys and tokens\"").expect("the tab");
+            let older = text.find("Projects & Apps").expect("the older path");
+            assert!(today < apps && apps < tab && tab < older, "{text}");
+            assert!(!text.contains("developer.x.com"), "{text}");
+        }
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub enum Refusal {
     InvalidCredentials { token_expired: bool },
     /// 401 while X's clock and ours differ by more than [`MAX_CLOCK_SKEW`].
     ClockSkew { skew_seconds: u64 },
-    /// 403 `client-not-enrolled`: the app is not attached to a Project.
+    /// 403 `client-not-enrolled`: the app is not enrolled for API v2 (an older app outside a
+    /// Project).
     ClientNotEnrolled,
     /// 403 code 453: the plan does not include the endpoint.
     PlanLacksEndpoint,
@@ -326,8 +327,8 @@ fn invalid_credentials(token_expired: bool) -> CredentialProblem {
             "invalid_credentials",
             Some(ACCESS_TOKEN),
             "X says the Access Token is invalid or expired.",
-            "The token was revoked or regenerated. In the developer portal (Keys and tokens → Authentication \
-             Tokens) regenerate the Access Token and Secret and paste both.",
+            "The token was revoked or regenerated. In X's Developer Console (Apps → your app → Keys and tokens → \
+             Authentication Tokens) regenerate the Access Token and Secret and paste both.",
         );
     }
     error(
@@ -337,7 +338,7 @@ fn invalid_credentials(token_expired: bool) -> CredentialProblem {
         "Check, in this order: (1) the API Key and API Key Secret are the current \"Consumer Keys\" of the app (they \
          change when regenerated); (2) the Access Token and Secret were generated for this same app and not \
          regenerated or revoked since; (3) no value was swapped with another or cut short when pasted; (4) the app \
-         is not suspended (the developer portal shows it).",
+         is not suspended (X's Developer Console shows it).",
     )
 }
 
@@ -357,9 +358,12 @@ fn client_not_enrolled() -> CredentialProblem {
     error(
         "client_not_enrolled",
         Some(API_KEY),
-        "The app is not attached to a Project, so X refuses it on API v2.",
-        "In the developer portal, open Projects & Apps, create or open a Project and add this app to it (or create \
-         the app inside the Project), then regenerate the keys if the portal asks you to.",
+        "X refuses this app on API v2 (client-not-enrolled): the keys are not from an app enrolled for v2, such as \
+         an older app outside a Project.",
+        "Use keys of an app X enrolls for API v2: create or open the app in X's Developer Console (Apps in the side \
+         navigation) and copy its keys from \"Keys and tokens\". An older app made in the previous developer portal \
+         must sit inside a Project: add it to one (Projects & Apps, the Project, Add App), then regenerate the keys \
+         if asked.",
     )
 }
 
@@ -368,7 +372,7 @@ fn plan_lacks_endpoint() -> CredentialProblem {
         "plan_lacks_endpoint",
         None,
         "The keys work, but the app's access plan does not include this endpoint (X error 453).",
-        "Upgrade the plan, or buy pay-per-use credits, in the developer portal (Products), then validate again.",
+        "Upgrade the plan, or buy pay-per-use credits, in X's Developer Console, then validate again.",
     )
 }
 
@@ -386,7 +390,7 @@ fn out_of_credits() -> CredentialProblem {
         "out_of_credits",
         None,
         "X refuses requests because the developer account has no API credits left (402).",
-        "Buy credits or change the plan in the developer portal, then validate again.",
+        "Buy credits or change the plan in X's Developer Console, then validate again.",
     )
 }
 
@@ -396,7 +400,7 @@ fn read_only_token(username: &str) -> CredentialProblem {
         severity: Severity::Warning,
         field: Some(ACCESS_TOKEN),
         message: format!("The keys work for @{username}, but the Access Token is read-only: it cannot tweet."),
-        fix: "In the developer portal set the app's permissions to \"Read and write\" (User authentication settings), \
+        fix: "In X's Developer Console set the app's permissions to \"Read and write\" (User authentication settings), \
               then regenerate the Access Token and Secret and paste the new ones: tokens keep the permission they \
               were created with."
             .into(),

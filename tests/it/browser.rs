@@ -60,7 +60,7 @@ fn in_ci() -> bool {
 }
 
 impl Browser {
-    /// Starts chromedriver on a free 127.0.0.1 port and a headless Chromium session.
+    /// Starts chromedriver on a 127.0.0.1 port of its own and a headless Chromium session.
     ///
     /// `None`, after printing `skipped: install chromium chromium-driver`, when either program
     /// is missing and `CI` is not set; with `CI` set a missing program fails the test. Fails
@@ -82,8 +82,7 @@ impl Browser {
             return None;
         }
         crate::support::init();
-        // A port picked by the kernel, freed, then given to chromedriver: another process may
-        // take it in between, so a driver that does not come up is retried on a new port.
+        // A driver or a session that does not come up (a loaded machine) is tried again.
         let mut last_error = String::new();
         for _ in 0..3 {
             match Self::launch().await {
@@ -102,16 +101,31 @@ impl Browser {
         let profile = dir.path().join("profile");
         std::fs::create_dir(&profile).map_err(|e| format!("the profile directory: {e}"))?;
         let log = dir.path().join("chromedriver.log");
-        let port = free_port();
+        // Port 0: chromedriver binds a port the system picks and says which; no port is
+        // picked here, released, and possibly taken by someone else before it binds.
         let mut driver = tokio::process::Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+            .arg("--port=0")
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("starting {CHROMEDRIVER}: {e}"))?;
+        let stdout = driver.stdout.take().expect("a piped stdout");
+        let port = match tokio::time::timeout(DRIVER_START, driver_port(stdout)).await {
+            Ok(Ok(port)) => port,
+            Ok(Err(e)) => {
+                let _ = driver.kill().await;
+                return Err(format!("{e}; chromedriver's log: {}", read_log(&log)));
+            }
+            Err(_) => {
+                let _ = driver.kill().await;
+                return Err(format!(
+                    "chromedriver named no port within {DRIVER_START:?}"
+                ));
+            }
+        };
         let driver_url = format!("http://127.0.0.1:{port}");
         if let Err(e) = wait_until_ready(&mut driver, &driver_url).await {
             let _ = driver.kill().await;
@@ -333,7 +347,25 @@ fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-use crate::support::free_port;
+/// Reads chromedriver's standard output until it names the port it bound ("ChromeDriver was
+/// started successfully on port 35529."), then drains the rest in the background so that the
+/// driver never blocks on a full pipe.
+async fn driver_port(stdout: tokio::process::ChildStdout) -> Result<u16, String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await.map_err(|e| e.to_string())? {
+        if let Some((_, port)) = line.split_once("started successfully on port ") {
+            let port = port
+                .trim()
+                .trim_end_matches('.')
+                .parse()
+                .map_err(|_| format!("chromedriver named no port we can read: {line}"))?;
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Ok(port);
+        }
+    }
+    Err("chromedriver ended its output without naming its port".to_owned())
+}
 
 /// Polls chromedriver's `/status` until it says ready, it exits, or [`DRIVER_START`] passes.
 async fn wait_until_ready(driver: &mut tokio::process::Child, url: &str) -> Result<(), String> {

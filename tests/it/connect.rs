@@ -5,7 +5,7 @@
 use crate::browser::Browser;
 use crate::fake_tracardi::FakeTracardi;
 use crate::fake_x::{self, ACCOUNT_ID, FakeX, FlowFailure, NAME, Scenario, USERNAME};
-use crate::support::{TestApp, free_port};
+use crate::support::TestApp;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,18 +34,12 @@ async fn setup(extra: &[&str]) -> Setup {
     x.oauth1_app(CONSUMER_KEY, CONSUMER_SECRET);
     x.oauth2_client(CLIENT_ID, Some(CLIENT_SECRET));
     let tracardi = FakeTracardi::start().await;
-    // PUBLIC_URL must name the port the service listens on: pick it first.
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
+    // PUBLIC_URL must name the address the service listens on: bind it first.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
     x.approve_callbacks(&[&format!("{public}/callback")]);
-    let (listen, authorize1, authorize2) = (
-        format!("127.0.0.1:{port}"),
-        x.oauth1_authorize_url(),
-        x.oauth2_authorize_url(),
-    );
+    let (authorize1, authorize2) = (x.oauth1_authorize_url(), x.oauth2_authorize_url());
     let mut args = vec![
-        "--listen-addr",
-        &listen,
         "--public-url",
         &public,
         "--twitter-api-url",
@@ -74,7 +68,7 @@ async fn setup(extra: &[&str]) -> Setup {
         "500ms",
     ];
     args.extend_from_slice(extra);
-    let app = TestApp::spawn(&args).await;
+    let app = TestApp::spawn_on(listener, &args).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

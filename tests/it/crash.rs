@@ -1,7 +1,7 @@
 //! The crash test: callbacks acknowledged to browsers survive `kill -9` and arrive exactly once.
 
 use crate::fake_tracardi::FakeTracardi;
-use crate::support::{API_KEY, SECRET, client, free_port};
+use crate::support::{API_KEY, SECRET, client, port_from_file};
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -9,14 +9,15 @@ use std::time::Duration;
 
 const CALLBACKS: usize = 300;
 
-/// Starts the real binary with a clean environment: only what this test sets (and REDIS_URL,
-/// when given).
-fn start_service(
-    port: u16,
+/// Starts the real binary with a clean environment (only what this test sets, and REDIS_URL
+/// when given) on 127.0.0.1:0, and returns it with the base URL of the port it picked.
+async fn start_service(
     data_dir: &std::path::Path,
     tracardi_url: &str,
     redis_url: Option<&str>,
-) -> Child {
+) -> (Child, String) {
+    let port_dir = tempfile::tempdir().unwrap();
+    let port_file = port_dir.path().join("port");
     let mut command = Command::new(env!("CARGO_BIN_EXE_tracardi-twitter"));
     command.env_clear();
     if let Some(url) = redis_url {
@@ -24,8 +25,9 @@ fn start_service(
         // killed process had claimed waits for its lease (twice the timeout + 5 s) to run out.
         command.env("REDIS_URL", url).env("DELIVERY_TIMEOUT", "2s");
     }
-    command
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+    let mut service = command
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("PORT_FILE", &port_file)
         .env("DATA_DIR", data_dir)
         .env("API_KEY", API_KEY)
         .env("SECRET", SECRET)
@@ -41,7 +43,12 @@ fn start_service(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the service binary starts")
+        .expect("the service binary starts");
+    let port = port_from_file(&port_file, || {
+        service.try_wait().unwrap().map(|status| status.to_string())
+    })
+    .await;
+    (service, format!("http://127.0.0.1:{port}"))
 }
 
 async fn wait_healthy(base: &str) {
@@ -78,9 +85,7 @@ async fn on_redis_acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once(
 async fn survive_kill_9(redis_url: Option<&str>) {
     let data_dir = tempfile::tempdir().unwrap();
     let tracardi = FakeTracardi::absent();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut service = start_service(port, data_dir.path(), &tracardi.url, redis_url);
+    let (mut service, base) = start_service(data_dir.path(), &tracardi.url, redis_url).await;
     wait_healthy(&base).await;
 
     // Browsers arrive concurrently; the process is killed while they still do.
@@ -119,7 +124,8 @@ async fn survive_kill_9(redis_url: Option<&str>) {
 
     // Tracardi appears; the service starts again on the same DATA_DIR.
     tracardi.come_up().await;
-    let mut service = start_service(port, data_dir.path(), &tracardi.url, redis_url);
+    // (On whatever port it is given now: the browsers are gone; Tracardi is what waits.)
+    let (mut service, base) = start_service(data_dir.path(), &tracardi.url, redis_url).await;
     wait_healthy(&base).await;
     let token_of = |e: &serde_json::Value| {
         e["properties"]["oauth_token"]

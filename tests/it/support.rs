@@ -91,7 +91,7 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts the service with these settings added to the test defaults (a free port, a fresh
+    /// Starts the service with these settings added to the test defaults (127.0.0.1:0, a fresh
     /// DATA_DIR, fixed API_KEY and SECRET, an X that refuses connections, JSON logs); a flag
     /// given in `extra_args` replaces its default.
     pub async fn spawn(extra_args: &[&str]) -> TestApp {
@@ -104,9 +104,31 @@ impl TestApp {
         extra_args: &[&str],
         wrap: impl FnOnce(Arc<dyn Outbox>) -> Arc<dyn Outbox>,
     ) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding 127.0.0.1:0");
+        Self::start(listener, extra_args, wrap).await
+    }
+
+    /// [`TestApp::spawn`] on a listener the test bound itself, for settings that must name the
+    /// service's own address before it starts (e.g. `PUBLIC_URL`): bind `127.0.0.1:0`, read
+    /// `local_addr()`, then start. No port is ever released and picked up again.
+    pub async fn spawn_on(listener: tokio::net::TcpListener, extra_args: &[&str]) -> TestApp {
+        Self::start(listener, extra_args, |outbox| outbox).await
+    }
+
+    async fn start(
+        listener: tokio::net::TcpListener,
+        extra_args: &[&str],
+        wrap: impl FnOnce(Arc<dyn Outbox>) -> Arc<dyn Outbox>,
+    ) -> TestApp {
         init();
         let data_dir = tempfile::tempdir().expect("a temporary DATA_DIR");
-        let config = config(extra_args, data_dir.path());
+        // The settings name the address the service really listens on.
+        let listen_addr = listener.local_addr().expect("a bound listener").to_string();
+        let mut args = vec!["--listen-addr", listen_addr.as_str()];
+        args.extend_from_slice(extra_args);
+        let config = config(&args, data_dir.path());
         // SQLite in the fresh DATA_DIR, or Redis when the test gave --redis-url.
         let mut stores = tracardi_twitter::open_stores(&config)
             .await
@@ -115,9 +137,6 @@ impl TestApp {
         let state = tracardi_twitter::app_state_with(&config, stores);
         let api_key = config.api_key.expose_secret().to_owned();
         let secret = config.secret.expose_secret().to_owned();
-        let listener = tokio::net::TcpListener::bind(config.listen_addr)
-            .await
-            .expect("binding 127.0.0.1:0");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(tracardi_twitter::run_with(
@@ -273,8 +292,10 @@ pub fn content_type(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (for a server that must know its port before
-/// it starts, or a peer that is absent: connections to it are refused).
+/// A port on 127.0.0.1 that was free a moment ago, for a peer that is absent (connections to it
+/// are refused) and must come up later on the same port. Never for a server the test starts at
+/// once: another test may take the port in between; bind port 0 and read the address instead
+/// (`TestApp::spawn_on`, the binary's `--port-file`, chromedriver's `--port=0`).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("binding a port")
@@ -292,5 +313,33 @@ pub async fn wait_until(limit: std::time::Duration, what: &str, condition: impl 
             "waited {limit:?} for {what}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The port a `tracardi-twitter` started with `--port-file path` (and port 0 in `LISTEN_ADDR`)
+/// writes once it can answer. Polls every 10 ms for up to 30 s; `exited` says why the process
+/// ended, if it did, so a service that fails to start fails the test with its status at once.
+pub async fn port_from_file(
+    path: &std::path::Path,
+    mut exited: impl FnMut() -> Option<String>,
+) -> u16 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // The file is replaced whole (renamed into place): it is absent or complete.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{} holds no port: {text:?}", path.display()));
+        }
+        if let Some(status) = exited() {
+            panic!("the service exited before it wrote its port file: {status}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no port in {} within 30 s",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

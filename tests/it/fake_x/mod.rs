@@ -579,8 +579,8 @@ mod tests {
     use super::*;
 
     fn vectors() -> Vec<serde_json::Value> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/oauth1.json");
-        let text = std::fs::read_to_string(path).expect("shared/vectors/oauth1.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/oauth1.json");
+        let text = std::fs::read_to_string(path).expect("tests/vectors/oauth1.json");
         let file: serde_json::Value = serde_json::from_str(&text).unwrap();
         file["vectors"].as_array().unwrap().clone()
     }
