@@ -7,6 +7,9 @@
 //! `delivery::Worker`, and time it from the worker's start until the fake has every event and the
 //! store counts every event delivered. It is the drain half of `scripts/bench-drain.sh`.
 //!
+//! With REDIS_URL set (a durable Redis: appendonly yes, appendfsync always), the store is Redis
+//! instead, under a prefix of the run's own (left behind: use a Redis of its own).
+//!
 //! `cargo run --release --example drain -- 50 1 200`
 
 use axum::Router;
@@ -19,8 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tracardi_twitter::callback::Redirect;
-use tracardi_twitter::config::DeliveryConfig;
+use tracardi_twitter::config::{DeliveryConfig, Durability, RedisConfig};
 use tracardi_twitter::delivery::{DeliveryMonitor, Worker};
+use tracardi_twitter::store::redis::RedisStore;
 use tracardi_twitter::store::sqlite::SqliteOutbox;
 use tracardi_twitter::store::{Outbox, now_millis};
 
@@ -84,7 +88,19 @@ async fn drain(events: usize, batch: usize) -> Result<Outcome, Error> {
     let dir = tempfile::Builder::new()
         .prefix("bench-drain.")
         .tempdir_in("target")?;
-    let store = Arc::new(SqliteOutbox::open(dir.path())?);
+    let store: Arc<dyn Outbox> = match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            let store = RedisStore::open(&RedisConfig {
+                url: url.into(),
+                prefix: format!("bench-drain-{}-{batch}", std::process::id()),
+                durability: Durability::Strict,
+                wait_replicas: 0,
+            })
+            .await?;
+            Arc::new(store)
+        }
+        Err(_) => Arc::new(SqliteOutbox::open(dir.path())?),
+    };
 
     // The backlog, appended concurrently so that appends share commits.
     let started = Instant::now();

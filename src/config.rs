@@ -73,6 +73,102 @@ pub struct ServeArgs {
     pub callback_denied_url: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// The shared store for several replicas (Redis), instead of the SQLite file in DATA_DIR. No
+/// `Debug`: the URL may hold a password.
+#[derive(clap::Args, Clone)]
+pub struct RedisArgs {
+    /// Keep events and started authorizations in Redis, shared by every replica:
+    /// `redis://[:password@]host:6379/0`, or `rediss://` for TLS. Without it, the SQLite file in
+    /// DATA_DIR (one replica).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every key this service writes (a Redis Cluster hash tag keeps them in one slot).
+    /// Services that share a Redis and must not share events need different prefixes.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "tracardi-twitter")]
+    pub redis_prefix: String,
+    /// `strict`: refuse to start unless Redis says it fsyncs every write (appendonly yes,
+    /// appendfsync always) and evicts nothing (maxmemory-policy noeviction). `relaxed`: warn.
+    #[arg(long, env = "REDIS_DURABILITY", default_value = "strict")]
+    pub redis_durability: String,
+    /// A write is acknowledged only after this many replicas have it (Redis WAIT).
+    #[arg(long, env = "REDIS_WAIT_REPLICAS", default_value = "0")]
+    pub redis_wait_replicas: u32,
+}
+
+/// What Redis must promise about writes before the service relies on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Strict,
+    Relaxed,
+}
+
+/// The checked Redis settings.
+#[derive(Clone)]
+pub struct RedisConfig {
+    pub url: SecretString,
+    pub prefix: String,
+    pub durability: Durability,
+    pub wait_replicas: u32,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("prefix", &self.prefix)
+            .field("durability", &self.durability)
+            .field("wait_replicas", &self.wait_replicas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisArgs {
+    pub fn check(&self) -> Result<Option<RedisConfig>, ConfigError> {
+        let Some(url) = self.redis_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        // Said without the URL itself: it may hold a password.
+        match url::Url::parse(url.trim()) {
+            Ok(parsed) if matches!(parsed.scheme(), "redis" | "rediss") && parsed.has_host() => {}
+            _ => {
+                return Err(ConfigError::new(
+                    "REDIS_URL",
+                    "must look like redis://host:6379/0 or rediss://host:6379/0 (TLS)",
+                ));
+            }
+        }
+        let prefix = self.redis_prefix.trim();
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        {
+            return Err(ConfigError::new(
+                "REDIS_PREFIX",
+                "must be 1 to 64 letters, digits, '-', '_', '.' or ':'",
+            ));
+        }
+        let durability = match self.redis_durability.trim().to_ascii_lowercase().as_str() {
+            "strict" => Durability::Strict,
+            "relaxed" => Durability::Relaxed,
+            _ => {
+                return Err(ConfigError::new(
+                    "REDIS_DURABILITY",
+                    "must be strict or relaxed",
+                ));
+            }
+        };
+        Ok(Some(RedisConfig {
+            url: url.trim().to_owned().into(),
+            prefix: prefix.to_owned(),
+            durability,
+            wait_replicas: self.redis_wait_replicas,
+        }))
+    }
 }
 
 /// What one client, or one request, may ask of the service.
@@ -510,6 +606,8 @@ pub struct Config {
     pub cors_allowed_origins: Option<Vec<String>>,
     pub connect: ConnectConfig,
     pub limits: LimitConfig,
+    /// The shared store, when set; otherwise the SQLite file in `data_dir`.
+    pub redis: Option<RedisConfig>,
 }
 
 impl TwitterArgs {
@@ -572,6 +670,7 @@ impl ServeArgs {
         let cors_allowed_origins = parse_origins(&self.cors_allowed_origins)?;
         let connect = self.connect.check()?;
         let limits = self.limits.check()?;
+        let redis = self.redis.check()?;
         let (api_key, secret, source) = self.keys()?;
         Ok((
             Config {
@@ -590,6 +689,7 @@ impl ServeArgs {
                 cors_allowed_origins,
                 connect,
                 limits,
+                redis,
             },
             source,
         ))
@@ -827,5 +927,54 @@ mod tests {
         assert_eq!(source.file, None);
         assert_eq!(config.api_key.expose_secret(), key);
         assert!(!dir.path().join(crate::service_keys::KEYS_FILE).exists());
+    }
+
+    fn redis(
+        url: &str,
+        prefix: &str,
+        durability: &str,
+    ) -> Result<Option<RedisConfig>, ConfigError> {
+        RedisArgs {
+            redis_url: Some(url.to_owned()),
+            redis_prefix: prefix.to_owned(),
+            redis_durability: durability.to_owned(),
+            redis_wait_replicas: 0,
+        }
+        .check()
+    }
+
+    #[test]
+    fn redis_settings_are_checked_without_echoing_the_url() {
+        let config = redis(
+            "rediss://:pw-LEAKCHECK@redis.example:6380/1",
+            "tt",
+            "Relaxed",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (config.prefix.as_str(), config.durability),
+            ("tt", Durability::Relaxed)
+        );
+        assert!(!format!("{config:?}").contains("LEAKCHECK"));
+        assert!(
+            redis("", "tt", "strict").unwrap().is_none(),
+            "unset: SQLite"
+        );
+        let error = redis("http://:pw-LEAKCHECK@host", "tt", "strict")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("REDIS_URL: ") && !error.contains("LEAKCHECK"),
+            "{error}"
+        );
+        for prefix in ["", "a{b}", "with space"] {
+            let error = redis("redis://h", prefix, "strict")
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("REDIS_PREFIX: "), "{error}");
+        }
+        let error = redis("redis://h", "tt", "lax").unwrap_err().to_string();
+        assert!(error.starts_with("REDIS_DURABILITY: "), "{error}");
     }
 }

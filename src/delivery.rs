@@ -320,7 +320,7 @@ impl Worker {
     /// delivery timeout); what is not delivered stays stored.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         // After a restart the backlog is due at once, whatever its backed-off times.
-        if let Err(e) = self.store.pull_forward(now_millis()).await {
+        if let Err(e) = self.store.pull_forward().await {
             tracing::error!(error = %e, "cannot read the outbox");
         }
         let wake = self.monitor.wake.clone();
@@ -346,10 +346,9 @@ impl Worker {
     /// One round: deliver what is due; returns how long to wait before the next.
     async fn round(&mut self) -> Result<Duration, crate::store::StoreError> {
         self.prune().await;
-        let now = now_millis();
-        let lease = self.lease_ms();
+        let lease = self.lease();
         if !self.cautious {
-            let due = self.store.claim_due(now, CLAIM_LIMIT, lease).await?;
+            let due = self.store.claim_due(CLAIM_LIMIT, lease).await?;
             if !due.is_empty() {
                 self.deliver(due).await?;
                 return Ok(Duration::ZERO);
@@ -364,7 +363,7 @@ impl Worker {
             self.config.probe_interval.saturating_sub(since)
         });
         if probing && probe_in.is_zero() {
-            match self.store.claim_oldest(now, lease).await? {
+            match self.store.claim_oldest(lease).await? {
                 Some(event) => {
                     self.deliver(vec![event]).await?;
                     return Ok(Duration::ZERO);
@@ -376,15 +375,14 @@ impl Worker {
         if self.cautious {
             return Ok(probe_in.clamp(Duration::from_millis(5), MAX_IDLE));
         }
-        let until_due = match self.store.next_due().await? {
-            Some(due) => Duration::from_millis(due.saturating_sub(now_millis()).max(0) as u64),
-            None => MAX_IDLE,
-        };
+        let until_due = self.store.next_due_in().await?.unwrap_or(MAX_IDLE);
         Ok(until_due.min(MAX_IDLE).max(Duration::from_millis(5)))
     }
 
-    fn lease_ms(&self) -> Millis {
-        (self.config.timeout.as_millis() as Millis) * 2 + 5_000
+    /// Long enough for a round's requests to end (each is bounded by the timeout), so that no
+    /// other worker claims what this one is still sending.
+    fn lease(&self) -> Duration {
+        self.config.timeout * 2 + Duration::from_secs(5)
     }
 
     async fn prune(&mut self) {
@@ -395,8 +393,7 @@ impl Worker {
             return;
         }
         self.last_prune = Some(tokio::time::Instant::now());
-        let before = now_millis() - KEEP_DELIVERED.as_millis() as Millis;
-        if let Err(e) = self.store.prune_delivered(before).await {
+        if let Err(e) = self.store.prune_delivered(KEEP_DELIVERED).await {
             tracing::warn!(error = %e, "cannot prune delivered events");
         }
     }
@@ -436,7 +433,7 @@ impl Worker {
         }
         if any_delivered {
             // Tracardi answers: whatever waits behind a backed-off time is due now.
-            self.store.pull_forward(now_millis()).await?;
+            self.store.pull_forward().await?;
         }
         Ok(())
     }
@@ -447,7 +444,7 @@ impl Worker {
         chunk: Vec<StoredEvent>,
         verdict: Verdict,
     ) -> Result<bool, crate::store::StoreError> {
-        let ids = || chunk.iter().map(|e| e.new.id.clone()).collect::<Vec<_>>();
+        let receipts = || chunk.iter().map(|e| e.receipt.clone()).collect::<Vec<_>>();
         let backed_off = |retry_after: Option<Duration>| {
             let attempts = chunk.iter().map(|e| e.attempts).max().unwrap_or(0);
             let wait = backoff(
@@ -461,42 +458,50 @@ impl Worker {
                 None => wait,
             }
         };
-        match verdict {
+        let (settled, delivered) = match verdict {
             Verdict::Delivered => {
-                self.store.mark_delivered(ids()).await?;
+                let settled = self.store.mark_delivered(receipts()).await?;
                 self.monitor.record(DeliveryState::Ok, None);
-                Ok(true)
+                (settled, true)
             }
             Verdict::Retry { error, retry_after } => {
-                let due = due_after(backed_off(retry_after));
-                self.store.retry_at(ids(), due, error.clone()).await?;
+                let wait = backed_off(retry_after);
+                let settled = self
+                    .store
+                    .retry_after(receipts(), wait, error.clone())
+                    .await?;
                 self.monitor.record(DeliveryState::Retrying, Some(&error));
-                Ok(false)
+                (settled, false)
             }
             Verdict::Unanswered { error } => {
-                let due = due_after(backed_off(None));
-                self.store.retry_at(ids(), due, error.clone()).await?;
+                let wait = backed_off(None);
+                let settled = self
+                    .store
+                    .retry_after(receipts(), wait, error.clone())
+                    .await?;
                 self.cautious = true;
                 self.monitor.record(DeliveryState::Retrying, Some(&error));
-                Ok(false)
+                (settled, false)
             }
             Verdict::Misconfigured { error } => {
-                self.store
-                    .retry_at(ids(), due_after(self.config.retry_cap), error.clone())
+                let settled = self
+                    .store
+                    .retry_after(receipts(), self.config.retry_cap, error.clone())
                     .await?;
                 self.monitor
                     .record(DeliveryState::Misconfigured, Some(&error));
-                Ok(false)
+                (settled, false)
             }
             Verdict::Rejected { error } if chunk.len() == 1 => {
-                let event = &chunk[0].new;
-                tracing::warn!(event_id = %event.id, error = %error, "Tracardi refused the event; kept as a dead letter");
-                self.store
-                    .mark_dead(event.id.clone(), error.clone())
+                let event = &chunk[0];
+                tracing::warn!(event_id = %event.new.id, error = %error, "Tracardi refused the event; kept as a dead letter");
+                let settled = self
+                    .store
+                    .mark_dead(event.receipt.clone(), error.clone())
                     .await?;
                 // Tracardi answered: the connection works, only this event is bad.
                 self.monitor.record(DeliveryState::Ok, Some(&error));
-                Ok(false)
+                (u64::from(settled), false)
             }
             Verdict::Rejected { .. } => {
                 // One event spoils the payload: send them one by one to find which.
@@ -511,14 +516,20 @@ impl Worker {
                     .await;
                     any |= Box::pin(self.settle(vec![event], verdict)).await?;
                 }
-                Ok(any)
+                return Ok(any);
             }
+        };
+        let stale = (chunk.len() as u64).saturating_sub(settled);
+        if stale > 0 {
+            // Their leases ran out while Tracardi was asked: another round (or replica) has
+            // them now, and its outcome stands.
+            tracing::warn!(
+                stale,
+                "a delivery outcome came after its lease ran out; the events' newer claim decides"
+            );
         }
+        Ok(delivered)
     }
-}
-
-fn due_after(wait: Duration) -> Millis {
-    now_millis() + wait.as_millis() as Millis
 }
 
 /// Query parameters of X's redirects that are one-time secrets.

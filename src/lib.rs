@@ -31,18 +31,35 @@ pub use http::{openapi, router};
 
 /// Builds the shared state from a checked configuration, opening the event store.
 /// The process's TLS provider must be installed first ([`install_crypto_provider`]).
-pub fn app_state(config: &Config) -> Result<http::AppState, RunError> {
-    let outbox = store::sqlite::SqliteOutbox::open(&config.data_dir)
-        .map_err(|e| format!("DATA_DIR: {e}"))?;
-    Ok(app_state_with(config, Arc::new(outbox)))
+pub async fn app_state(config: &Config) -> Result<http::AppState, RunError> {
+    Ok(app_state_with(config, open_stores(config).await?))
 }
 
-/// Builds the shared state around an event store that is already open (any backend).
-pub fn app_state_with(config: &Config, outbox: Arc<dyn store::Outbox>) -> http::AppState {
+/// Opens the configured store: Redis when REDIS_URL is set (several replicas), else the SQLite
+/// file in DATA_DIR.
+pub async fn open_stores(config: &Config) -> Result<store::Stores, RunError> {
+    Ok(match &config.redis {
+        Some(redis) => {
+            let store = store::redis::RedisStore::open(redis)
+                .await
+                .map_err(|e| format!("REDIS_URL: {e}"))?;
+            tracing::info!(prefix = %redis.prefix, "events and authorizations are kept in Redis");
+            store::Stores::of(store)
+        }
+        None => store::Stores::of(
+            store::sqlite::SqliteOutbox::open(&config.data_dir)
+                .map_err(|e| format!("DATA_DIR: {e}"))?,
+        ),
+    })
+}
+
+/// Builds the shared state around stores that are already open (any backend).
+pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState {
+    let store::Stores { outbox, pending } = stores;
     let client = twitter::client::XClient::new(&config.twitter);
     let connect = connect::Connect::new(
         client.clone(),
-        outbox.clone(),
+        pending,
         config.connect.clone(),
         &config.secret,
     );
@@ -84,7 +101,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let state = app_state(&config)?;
+    let state = app_state(&config).await?;
     run_with(config, state, listener, shutdown).await
 }
 
@@ -176,22 +193,29 @@ pub fn warn_if_secret_is_short(config: &Config) {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: the server may answer `/health` before it polls its shutdown
+/// future, and a SIGTERM sent in between must stop it cleanly (logs flushed), not kill it.
+/// Call it inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing a SIGTERM handler");
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).expect("installing a SIGINT handler"),
+            signal(SignalKind::terminate()).expect("installing a SIGTERM handler"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: no new requests, finishing those in flight");
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down: no new requests, finishing those in flight");
 }
 
 /// TLS for calls to X and Tracardi uses rustls with ring (no OpenSSL): installed once at

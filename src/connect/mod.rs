@@ -8,7 +8,7 @@
 use crate::callback::{Flow, Outcome, Redirect, new_event};
 use crate::config::ConnectConfig;
 use crate::oauth1;
-use crate::store::{Millis, NewEvent, Outbox, StoreError, Taken, now_millis};
+use crate::store::{NewEvent, PendingAuthorizations, StoreError, Taken, now_millis};
 use crate::twitter::client::{TransportError, XClient};
 use crate::twitter::diagnosis::XAnswer;
 use base64::Engine;
@@ -84,7 +84,8 @@ pub struct Finished {
 
 pub struct Connect {
     x: XClient,
-    store: Arc<dyn Outbox>,
+    /// Flows waiting for their visitor, where every replica finds them.
+    pending: Arc<dyn PendingAuthorizations>,
     config: ConnectConfig,
     state_key: [u8; 32],
 }
@@ -141,7 +142,7 @@ fn transport(step: &str, e: TransportError) -> ConnectError {
 impl Connect {
     pub fn new(
         x: XClient,
-        store: Arc<dyn Outbox>,
+        pending: Arc<dyn PendingAuthorizations>,
         config: ConnectConfig,
         secret: &SecretString,
     ) -> Self {
@@ -151,7 +152,7 @@ impl Connect {
         mac.update(b"tracardi-twitter connect state v1");
         Self {
             x,
-            store,
+            pending,
             config,
             state_key: mac.finalize().into_bytes().into(),
         }
@@ -211,7 +212,7 @@ impl Connect {
     /// (checked before X is asked for anything).
     async fn admit(&self, visitor: Visitor) -> Result<Visitor, ConnectError> {
         let visitor = self.check_visitor(visitor)?;
-        if self.store.live_authorizations(now_millis()).await? >= self.config.max_pending {
+        if self.pending.live().await? >= self.config.max_pending {
             return Err(ConnectError::Busy);
         }
         Ok(visitor)
@@ -224,10 +225,6 @@ impl Connect {
             "session_id": visitor.session_id,
             "return_to": visitor.return_to,
         })
-    }
-
-    fn expires(&self) -> Millis {
-        now_millis() + self.config.ttl.as_millis() as Millis
     }
 
     /// Finishes a flow this service started. `None`: the redirect belongs to no flow of ours
@@ -248,7 +245,7 @@ impl Connect {
                 }
             }
         };
-        let taken = match self.store.take_pending(key.clone(), now_millis()).await {
+        let taken = match self.pending.take(key.clone()).await {
             Ok(taken) => taken,
             Err(e) => return Some(Err(e.into())),
         };

@@ -43,12 +43,12 @@ impl Connect {
                 gateway_timeout: false,
             });
         };
-        self.store
-            .put_pending(
+        self.pending
+            .put(
                 format!("oauth1:{token}"),
                 Self::context(Flow::OAuth1, &visitor),
                 secret.into(),
-                self.expires(),
+                self.config.ttl,
             )
             .await?;
         Ok(format!(

@@ -14,12 +14,12 @@ impl Connect {
         let visitor = self.admit(visitor).await?;
         let verifier = crate::random::alphanumeric(64);
         let state = self.new_state();
-        self.store
-            .put_pending(
+        self.pending
+            .put(
                 format!("oauth2:{state}"),
                 Self::context(Flow::OAuth2, &visitor),
                 verifier.clone().into(),
-                self.expires(),
+                self.config.ttl,
             )
             .await?;
         // As the `oauth2` crate builds it: url's form encoding of each pair (a space is `+`).

@@ -87,7 +87,7 @@ async fn retry_dead(
 ) -> Result<Json<Requeued>, ApiError> {
     let requeued = state
         .outbox
-        .requeue_dead(now_millis())
+        .requeue_dead()
         .await
         .map_err(store_unavailable)?;
     state.delivery.wake();

@@ -4,13 +4,46 @@
 //! file (default, one replica) and, later, Redis (several replicas). Every state change is
 //! idempotent by event id, so a repeated redirect or a repeated delivery changes nothing.
 
+pub mod redis;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch: the store's clock unit.
 pub type Millis = i64;
+
+/// The store's clock: the local one, or in tests one that moves only when told.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    manual: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// A clock that shows `start` until [`Clock::set`] moves it.
+    pub fn manual(start: Millis) -> Self {
+        Self {
+            manual: Some(std::sync::Arc::new(start.into())),
+        }
+    }
+
+    pub fn set(&self, now: Millis) {
+        if let Some(manual) = &self.manual {
+            manual.store(now, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        match &self.manual {
+            Some(manual) => manual.load(std::sync::atomic::Ordering::SeqCst),
+            None => now_millis(),
+        }
+    }
+}
 
 pub fn now_millis() -> Millis {
     SystemTime::now()
@@ -31,12 +64,24 @@ pub struct NewEvent {
     pub created: Millis,
 }
 
+/// Proof of a claim: which event, under which lease. Settling an event (delivered, retry,
+/// dead) takes its receipt, and does nothing when the lease is no longer the event's: a worker
+/// whose lease ran out (a slow Tracardi, a paused replica) cannot undo the work of the worker
+/// that claimed the event after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    /// The backend's token for this lease; a later claim of the same event gets another.
+    pub lease: i64,
+}
+
 /// An event claimed for delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub new: NewEvent,
     /// Delivery attempts made before this one.
     pub attempts: u32,
+    pub receipt: Receipt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,78 +161,107 @@ pub enum StoreError {
     Closed,
 }
 
-/// What every backend provides.
+/// What every event store provides. Times are the backend's own clock (the local clock for the
+/// embedded file, the server's for a store shared by several replicas), so that replicas whose
+/// clocks disagree still agree on what is due and whose lease ran out.
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// The store's health as last seen; cheap (no I/O).
     fn health(&self) -> StoreHealth;
 
-    /// Records an event durably (on disk, fsync'd) before returning. A second write of the same
-    /// id changes nothing and says so.
+    /// Records an event durably before returning. A second write of the same id changes
+    /// nothing and says so.
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError>;
 
-    /// Claims up to `limit` pending events due at `now`, oldest first, for `lease_ms`. A claimed
-    /// event that is neither delivered nor rescheduled before its lease ends is due again. An
-    /// event that cannot be read back (e.g. its JSON was damaged) becomes dead, with the reason,
-    /// in the same claim; the others are claimed as usual.
+    /// Claims up to `limit` pending events that are due, oldest first, for `lease`. A claimed
+    /// event that is neither settled before its lease ends is due again. An event that cannot
+    /// be read back (e.g. its JSON was damaged) becomes dead, with the reason, in the same
+    /// claim; the others are claimed as usual.
     async fn claim_due(
         &self,
-        now: Millis,
         limit: usize,
-        lease_ms: Millis,
+        lease: Duration,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Claims the oldest pending event whatever its due time: a probe of a Tracardi that was down.
-    async fn claim_oldest(
-        &self,
-        now: Millis,
-        lease_ms: Millis,
-    ) -> Result<Option<StoredEvent>, StoreError>;
+    async fn claim_oldest(&self, lease: Duration) -> Result<Option<StoredEvent>, StoreError>;
 
-    async fn mark_delivered(&self, ids: Vec<String>) -> Result<(), StoreError>;
+    /// Tracardi has them. Returns how many receipts were still current (the others' events
+    /// were claimed again by someone else and are left to them).
+    async fn mark_delivered(&self, receipts: Vec<Receipt>) -> Result<u64, StoreError>;
 
-    /// Back to pending, due at `due`, with one more attempt counted and the error kept.
-    async fn retry_at(
+    /// Back to pending, due `after` from now, with one more attempt counted and the error kept.
+    /// Returns how many receipts were still current.
+    async fn retry_after(
         &self,
-        ids: Vec<String>,
-        due: Millis,
+        receipts: Vec<Receipt>,
+        after: Duration,
         error: String,
-    ) -> Result<(), StoreError>;
+    ) -> Result<u64, StoreError>;
 
-    /// Tracardi refused the event for good: kept, with its answer, until re-driven.
-    async fn mark_dead(&self, id: String, error: String) -> Result<(), StoreError>;
+    /// Tracardi refused the event for good: kept, with its answer, until re-driven. Returns
+    /// whether the receipt was still current.
+    async fn mark_dead(&self, receipt: Receipt, error: String) -> Result<bool, StoreError>;
 
     /// Makes every pending event due now (Tracardi is back: drain the backlog promptly).
-    async fn pull_forward(&self, now: Millis) -> Result<u64, StoreError>;
+    async fn pull_forward(&self) -> Result<u64, StoreError>;
 
     /// Dead events back to pending, due now.
-    async fn requeue_dead(&self, now: Millis) -> Result<u64, StoreError>;
+    async fn requeue_dead(&self) -> Result<u64, StoreError>;
 
-    /// When the next pending event is due.
-    async fn next_due(&self) -> Result<Option<Millis>, StoreError>;
+    /// How long until the next pending event is due (zero when one is due now).
+    async fn next_due_in(&self) -> Result<Option<Duration>, StoreError>;
 
     /// Counts events by state. It scans the events: for operators, not for readiness probes.
     async fn counts(&self) -> Result<OutboxCounts, StoreError>;
 
-    /// Forgets delivered events created before `before` (they were kept to spot late repeats),
-    /// and used or expired authorizations that expired before it.
-    async fn prune_delivered(&self, before: Millis) -> Result<u64, StoreError>;
+    /// Forgets delivered events created more than `keep` ago (they were kept to spot late
+    /// repeats). Returns how many records were forgotten.
+    async fn prune_delivered(&self, keep: Duration) -> Result<u64, StoreError>;
+}
 
-    /// Keeps a started authorization under `key` until `expires`. `secret` is the request-token
+/// Started "Connect Twitter" authorizations waiting for their visitor, kept where every replica
+/// finds them (the visitor may come back to another one).
+#[async_trait::async_trait]
+pub trait PendingAuthorizations: Send + Sync + std::fmt::Debug {
+    /// Keeps a started authorization under `key` for `ttl`. `secret` is the request-token
     /// secret or the PKCE verifier.
-    async fn put_pending(
+    async fn put(
         &self,
         key: String,
         context: serde_json::Value,
         secret: secrecy::SecretString,
-        expires: Millis,
+        ttl: Duration,
     ) -> Result<(), StoreError>;
 
     /// Takes the authorization under `key`: it works once. The secret is removed before it is
     /// returned, so a second take finds it used.
-    async fn take_pending(&self, key: String, now: Millis) -> Result<Taken, StoreError>;
+    async fn take(&self, key: String) -> Result<Taken, StoreError>;
 
-    /// Authorizations started and still waiting for their visitor at `now` (not taken, not
-    /// expired): what the quota `MAX_PENDING_AUTHORIZATIONS` counts.
-    async fn live_authorizations(&self, now: Millis) -> Result<u64, StoreError>;
+    /// Authorizations started and still waiting for their visitor (not taken, not expired):
+    /// what the quota `MAX_PENDING_AUTHORIZATIONS` counts.
+    async fn live(&self) -> Result<u64, StoreError>;
+}
+
+/// The two stores a running service uses; one backend usually provides both.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub outbox: std::sync::Arc<dyn Outbox>,
+    pub pending: std::sync::Arc<dyn PendingAuthorizations>,
+}
+
+impl Stores {
+    /// Both stores from one backend.
+    pub fn of<S: Outbox + PendingAuthorizations + 'static>(store: S) -> Self {
+        let store = std::sync::Arc::new(store);
+        Self {
+            outbox: store.clone(),
+            pending: store,
+        }
+    }
+}
+
+/// A duration in the store's clock unit.
+pub fn millis(duration: Duration) -> Millis {
+    Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX)
 }

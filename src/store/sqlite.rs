@@ -13,8 +13,8 @@
 //! read-only connection: they neither wait behind callbacks nor delay them.
 
 use super::{
-    Appended, Millis, NewEvent, Outbox, OutboxCounts, StoreError, StoreHealth, StoreState,
-    StoredEvent, Taken, now_millis,
+    Appended, Clock, Millis, NewEvent, Outbox, OutboxCounts, PendingAuthorizations, Receipt,
+    StoreError, StoreHealth, StoreState, StoredEvent, Taken, millis,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use secrecy::{ExposeSecret, SecretString};
@@ -85,12 +85,15 @@ pub struct StoreOptions {
     /// How often the writer checks the schema version, tries a write while writes fail, and
     /// truncates the WAL.
     pub maintenance_every: Duration,
+    /// What is due, and when leases and authorizations run out.
+    pub clock: Clock,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             maintenance_every: Duration::from_secs(5),
+            clock: Clock::system(),
         }
     }
 }
@@ -104,18 +107,22 @@ type Answer = Box<dyn FnOnce(Option<&str>)>;
 enum Command {
     /// The event and its JSON, serialised by the caller: the one writer thread does only SQL.
     Append(NewEvent, String, Reply<Appended>),
-    ClaimDue(Millis, usize, Millis, Reply<Vec<StoredEvent>>),
-    ClaimOldest(Millis, Millis, Reply<Option<StoredEvent>>),
-    Delivered(Vec<String>, Reply<()>),
-    RetryAt(Vec<String>, Millis, String, Reply<()>),
-    Dead(String, String, Reply<()>),
-    PullForward(Millis, Reply<u64>),
-    RequeueDead(Millis, Reply<u64>),
+    /// Limit and lease length (ms).
+    ClaimDue(usize, Millis, Reply<Vec<StoredEvent>>),
+    ClaimOldest(Millis, Reply<Option<StoredEvent>>),
+    Delivered(Vec<Receipt>, Reply<u64>),
+    /// Receipts, the wait (ms) and the error.
+    RetryAfter(Vec<Receipt>, Millis, String, Reply<u64>),
+    Dead(Receipt, String, Reply<u64>),
+    PullForward(Reply<u64>),
+    RequeueDead(Reply<u64>),
     NextDue(Reply<Option<Millis>>),
+    /// Delivered events older than this (ms) are forgotten.
     Prune(Millis, Reply<u64>),
+    /// Key, context, secret, time to live (ms).
     PutPending(String, String, SecretString, Millis, Reply<()>),
-    TakePending(String, Millis, Reply<Taken>),
-    LiveAuthorizations(Millis, Reply<u64>),
+    TakePending(String, Reply<Taken>),
+    LiveAuthorizations(Reply<u64>),
 }
 
 /// What the writer thread receives.
@@ -189,18 +196,20 @@ impl SqliteOutbox {
         let writer = Writer {
             conn,
             health: health.clone(),
+            clock: options.clock.clone(),
         };
         std::thread::Builder::new()
             .name("outbox-writer".into())
             .spawn(move || writer.run(queue))
             .map_err(|e| backend(format!("starting the writer thread: {e}")))?;
         // The clock holds the channel weakly: it stops once the store is dropped.
+        let every = options.maintenance_every;
         let clock = commands.downgrade();
         std::thread::Builder::new()
             .name("outbox-clock".into())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(options.maintenance_every);
+                    std::thread::sleep(every);
                     let Some(commands) = clock.upgrade() else {
                         return;
                     };
@@ -300,9 +309,10 @@ fn prepare(conn: &mut Connection) -> Result<(), PrepareError> {
             "tables were missing from the event store and were created again, empty"
         );
     }
-    // Deliveries in flight when the process died: due again now.
+    // Deliveries in flight when the process died: due again now. Their lease's end stays, so
+    // that the next lease's receipt differs (see `lease`).
     conn.execute(
-        "UPDATE events SET state = 'pending', lease_until_ms = NULL WHERE state = 'delivering'",
+        "UPDATE events SET state = 'pending' WHERE state = 'delivering'",
         [],
     )?;
     Ok(())
@@ -354,6 +364,7 @@ enum Written {
 struct Writer {
     conn: Connection,
     health: Arc<Mutex<StoreHealth>>,
+    clock: Clock,
 }
 
 impl Writer {
@@ -381,7 +392,10 @@ impl Writer {
             }
             if !requests.is_empty() {
                 let health = &self.health;
-                run_group(&mut self.conn, requests, |written| record(health, written));
+                let now = self.clock.now();
+                run_group(&mut self.conn, requests, now, |written| {
+                    record(health, written)
+                });
             }
             if maintain {
                 self.maintain();
@@ -423,7 +437,7 @@ impl Writer {
             Err(e) => tracing::warn!(error = %e, "cannot read the event store's schema version"),
         }
         if self.state() == StoreState::NotWritable {
-            let written = probe(&self.conn);
+            let written = probe(&self.conn, self.clock.now());
             self.record(written);
         }
         // Readers are not waited for (they hold the WAL only while they count): the next
@@ -442,11 +456,11 @@ impl Writer {
 }
 
 /// A small write that succeeds only when the store can write.
-fn probe(conn: &Connection) -> Written {
+fn probe(conn: &Connection, now: Millis) -> Written {
     match conn.execute(
         "INSERT INTO write_probe (id, written_ms) VALUES (1, ?1)
          ON CONFLICT (id) DO UPDATE SET written_ms = excluded.written_ms",
-        params![now_millis()],
+        params![now],
     ) {
         Ok(_) => Written::Something,
         Err(e) => Written::Failed(e.to_string()),
@@ -482,8 +496,13 @@ fn record(health: &Mutex<StoreHealth>, written: Written) {
 /// the commit fails, every member is told so (none of their changes happened).
 ///
 /// `record` learns what was written before any caller is answered: a caller told "not stored"
-/// then finds `/ready` already saying why.
-fn run_group(conn: &mut Connection, group: Vec<Command>, record: impl FnOnce(Written)) {
+/// then finds `/ready` already saying why. `now` is the group's time: one transaction, one now.
+fn run_group(
+    conn: &mut Connection,
+    group: Vec<Command>,
+    now: Millis,
+    record: impl FnOnce(Written),
+) {
     let changes_before = conn.total_changes();
     let tx = match conn.transaction() {
         Ok(tx) => tx,
@@ -502,7 +521,7 @@ fn run_group(conn: &mut Connection, group: Vec<Command>, record: impl FnOnce(Wri
     while let Some(command) = commands.next() {
         match run(&tx, "SAVEPOINT command") {
             Ok(()) => {
-                let executed = execute(&tx, command);
+                let executed = execute(&tx, command, now);
                 if let Some(error) = &executed.error {
                     if is_storage_failure(error) {
                         failure = Some(error.to_string());
@@ -568,7 +587,7 @@ struct Executed {
 }
 
 /// Runs one command and returns how to answer it once the commit is known.
-fn execute(conn: &Connection, command: Command) -> Executed {
+fn execute(conn: &Connection, command: Command, now: Millis) -> Executed {
     fn answer<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -> Executed {
         let (result, error) = match result {
             Ok(value) => (Ok(value), None),
@@ -588,20 +607,20 @@ fn execute(conn: &Connection, command: Command) -> Executed {
     }
     match command {
         Command::Append(event, json, reply) => answer(reply, append(conn, &event, &json)),
-        Command::ClaimDue(now, limit, lease, reply) => {
-            answer(reply, claim_due(conn, now, limit, lease))
+        Command::ClaimDue(limit, lease, reply) => {
+            answer(reply, claim_due(conn, now, limit, now + lease))
         }
-        Command::ClaimOldest(now, lease, reply) => answer(reply, claim_oldest(conn, now, lease)),
-        Command::Delivered(ids, reply) => {
-            answer(reply, set_state(conn, &ids, "delivered", None, None))
-        }
-        Command::RetryAt(ids, due, error, reply) => {
-            answer(reply, retry_at(conn, &ids, due, &error))
-        }
-        Command::Dead(id, error, reply) => {
-            answer(reply, set_state(conn, &[id], "dead", None, Some(&error)))
-        }
-        Command::PullForward(now, reply) => answer(
+        Command::ClaimOldest(lease, reply) => answer(reply, claim_oldest(conn, now + lease)),
+        Command::Delivered(receipts, reply) => answer(reply, settle(conn, &receipts, Settle::Delivered)),
+        Command::RetryAfter(receipts, after, error, reply) => answer(
+            reply,
+            settle(conn, &receipts, Settle::Retry { due: now + after, error: &error }),
+        ),
+        Command::Dead(receipt, error, reply) => answer(
+            reply,
+            settle(conn, &[receipt], Settle::Dead { error: &error }),
+        ),
+        Command::PullForward(reply) => answer(
             reply,
             conn.execute(
                 "UPDATE events SET due_ms = ?1 WHERE state = 'pending' AND due_ms > ?1",
@@ -609,7 +628,7 @@ fn execute(conn: &Connection, command: Command) -> Executed {
             )
             .map(|n| n as u64),
         ),
-        Command::RequeueDead(now, reply) => answer(
+        Command::RequeueDead(reply) => answer(
             reply,
             conn.execute(
                 "UPDATE events SET state = 'pending', due_ms = ?1, attempts = 0 WHERE state = 'dead'",
@@ -623,20 +642,21 @@ fn execute(conn: &Connection, command: Command) -> Executed {
                 "SELECT MIN(due_ms) FROM events WHERE state = 'pending'",
                 [],
                 |row| row.get::<_, Option<Millis>>(0),
-            ),
+            )
+            .map(|due| due.map(|due| (due - now).max(0))),
         ),
-        Command::Prune(before, reply) => answer(reply, prune(conn, before)),
-        Command::PutPending(key, context, secret, expires, reply) => answer(
+        Command::Prune(keep, reply) => answer(reply, prune(conn, now - keep)),
+        Command::PutPending(key, context, secret, ttl, reply) => answer(
             reply,
             conn.execute(
                 "INSERT OR REPLACE INTO pending_authorizations (key, context_json, secret, expires_ms, used)
                  VALUES (?1, ?2, ?3, ?4, 0)",
-                params![key, context, secret.expose_secret(), expires],
+                params![key, context, secret.expose_secret(), now + ttl],
             )
             .map(|_| ()),
         ),
-        Command::TakePending(key, now, reply) => answer(reply, take_pending(conn, &key, now)),
-        Command::LiveAuthorizations(now, reply) => answer(
+        Command::TakePending(key, reply) => answer(reply, take_pending(conn, &key, now)),
+        Command::LiveAuthorizations(reply) => answer(
             reply,
             conn.query_row(
                 "SELECT COUNT(*) FROM pending_authorizations WHERE used = 0 AND expires_ms > ?1",
@@ -647,6 +667,9 @@ fn execute(conn: &Connection, command: Command) -> Executed {
         ),
     }
 }
+
+/// Delivered events created before `before`, and authorizations that expired before it (used or
+/// not: kept that long, a replayed link still offers to start again).
 fn prune(conn: &Connection, before: Millis) -> rusqlite::Result<u64> {
     let events = conn.execute(
         "DELETE FROM events WHERE state = 'delivered' AND created_ms < ?1",
@@ -701,18 +724,18 @@ fn fail(command: Command, message: &str) {
     }
     match command {
         Command::Append(_, _, r) => send(r, message),
-        Command::ClaimDue(_, _, _, r) => send(r, message),
-        Command::ClaimOldest(_, _, r) => send(r, message),
-        Command::Delivered(_, r) | Command::RetryAt(_, _, _, r) | Command::Dead(_, _, r) => {
+        Command::ClaimDue(_, _, r) => send(r, message),
+        Command::ClaimOldest(_, r) => send(r, message),
+        Command::Delivered(_, r) | Command::RetryAfter(_, _, _, r) | Command::Dead(_, _, r) => {
             send(r, message)
         }
-        Command::PullForward(_, r) | Command::RequeueDead(_, r) | Command::Prune(_, r) => {
+        Command::PullForward(r) | Command::RequeueDead(r) | Command::Prune(_, r) => {
             send(r, message)
         }
         Command::NextDue(r) => send(r, message),
         Command::PutPending(_, _, _, _, r) => send(r, message),
-        Command::TakePending(_, _, r) => send(r, message),
-        Command::LiveAuthorizations(_, r) => send(r, message),
+        Command::TakePending(_, r) => send(r, message),
+        Command::LiveAuthorizations(r) => send(r, message),
     }
 }
 
@@ -742,50 +765,61 @@ const CLAIM_COLUMNS: &str =
     "seq, id, event_type, event_json, profile_id, session_id, created_ms, attempts";
 
 /// A pending row as read back: its `seq` (an INTEGER PRIMARY KEY, always readable) and the
-/// event, or why the row cannot be one.
-type ReadRow = (i64, Result<StoredEvent, String>);
+/// event with its attempts, or why the row cannot be one.
+type ReadRow = (i64, Result<(NewEvent, u32), String>);
 
 fn read_row(row: &rusqlite::Row) -> rusqlite::Result<ReadRow> {
     Ok((row.get(0)?, decode(row)))
 }
 
-fn decode(row: &rusqlite::Row) -> Result<StoredEvent, String> {
+fn decode(row: &rusqlite::Row) -> Result<(NewEvent, u32), String> {
     let column = |e: rusqlite::Error| format!("a stored column cannot be read: {e}");
     let json: String = row.get(3).map_err(column)?;
     let event =
         serde_json::from_str(&json).map_err(|e| format!("stored event is not valid JSON: {e}"))?;
-    Ok(StoredEvent {
-        new: NewEvent {
-            id: row.get(1).map_err(column)?,
-            event_type: row.get(2).map_err(column)?,
-            event,
-            profile_id: row.get(4).map_err(column)?,
-            session_id: row.get(5).map_err(column)?,
-            created: row.get(6).map_err(column)?,
-        },
-        attempts: row.get(7).map_err(column)?,
-    })
+    let new = NewEvent {
+        id: row.get(1).map_err(column)?,
+        event_type: row.get(2).map_err(column)?,
+        event,
+        profile_id: row.get(4).map_err(column)?,
+        session_id: row.get(5).map_err(column)?,
+        created: row.get(6).map_err(column)?,
+    };
+    Ok((new, row.get(7).map_err(column)?))
 }
 
 /// Leases the rows that read back as events, until `lease_until`, and makes the others dead
 /// with the reason: left pending, a row that cannot be read would be claimed, and fail, forever.
+///
+/// The lease's end is its receipt's token. It is kept after the lease ends (whatever the event
+/// becomes), and a new lease ends at least a millisecond after the last one of the same row, so
+/// no two leases of an event share a token, even if the clock steps back.
 fn lease(
     conn: &Connection,
     rows: Vec<ReadRow>,
     lease_until: Millis,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut leased = conn.prepare_cached(
-        "UPDATE events SET state = 'delivering', lease_until_ms = ?2 WHERE seq = ?1",
+        "UPDATE events SET state = 'delivering',
+             lease_until_ms = MAX(?2, COALESCE(lease_until_ms, ?2 - 1) + 1)
+         WHERE seq = ?1 RETURNING lease_until_ms",
     )?;
-    let mut buried = conn.prepare_cached(
-        "UPDATE events SET state = 'dead', lease_until_ms = NULL, last_error = ?2 WHERE seq = ?1",
-    )?;
+    let mut buried =
+        conn.prepare_cached("UPDATE events SET state = 'dead', last_error = ?2 WHERE seq = ?1")?;
     let mut events = Vec::with_capacity(rows.len());
     for (seq, row) in rows {
         match row {
-            Ok(event) => {
-                leased.execute(params![seq, lease_until])?;
-                events.push(event);
+            Ok((new, attempts)) => {
+                let lease = leased.query_row(params![seq, lease_until], |row| row.get(0))?;
+                let receipt = Receipt {
+                    id: new.id.clone(),
+                    lease,
+                };
+                events.push(StoredEvent {
+                    new,
+                    attempts,
+                    receipt,
+                });
             }
             Err(reason) => {
                 tracing::error!(seq, reason = %reason, "a stored event cannot be read; it is kept as a dead letter");
@@ -800,11 +834,11 @@ fn claim_due(
     conn: &Connection,
     now: Millis,
     limit: usize,
-    lease_ms: Millis,
+    lease_until: Millis,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     // Leases that ran out (a delivery that never reported back) count as pending again.
     conn.execute(
-        "UPDATE events SET state = 'pending', lease_until_ms = NULL
+        "UPDATE events SET state = 'pending'
          WHERE state = 'delivering' AND lease_until_ms <= ?1",
         params![now],
     )?;
@@ -815,14 +849,10 @@ fn claim_due(
         ))?
         .query_map(params![now, limit as i64], read_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    lease(conn, rows, now + lease_ms)
+    lease(conn, rows, lease_until)
 }
 
-fn claim_oldest(
-    conn: &Connection,
-    now: Millis,
-    lease_ms: Millis,
-) -> rusqlite::Result<Option<StoredEvent>> {
+fn claim_oldest(conn: &Connection, lease_until: Millis) -> rusqlite::Result<Option<StoredEvent>> {
     // Each unreadable row found first is made dead, so this ends.
     loop {
         let row = conn
@@ -837,37 +867,49 @@ fn claim_oldest(
         let Some(row) = row else {
             return Ok(None);
         };
-        if let Some(event) = lease(conn, vec![row], now + lease_ms)?.pop() {
+        if let Some(event) = lease(conn, vec![row], lease_until)?.pop() {
             return Ok(Some(event));
         }
     }
 }
 
-fn set_state(
-    conn: &Connection,
-    ids: &[String],
-    state: &str,
-    lease_until: Option<Millis>,
-    error: Option<&str>,
-) -> rusqlite::Result<()> {
-    let mut statement = conn.prepare_cached(
-        "UPDATE events SET state = ?2, lease_until_ms = ?3, last_error = COALESCE(?4, last_error) WHERE id = ?1",
-    )?;
-    for id in ids {
-        statement.execute(params![id, state, lease_until, error])?;
-    }
-    Ok(())
+/// How a delivery attempt ends for its events.
+#[derive(Clone, Copy)]
+enum Settle<'a> {
+    Delivered,
+    Retry { due: Millis, error: &'a str },
+    Dead { error: &'a str },
 }
 
-fn retry_at(conn: &Connection, ids: &[String], due: Millis, error: &str) -> rusqlite::Result<()> {
-    let mut statement = conn.prepare_cached(
-        "UPDATE events SET state = 'pending', lease_until_ms = NULL, due_ms = ?2,
-         attempts = attempts + 1, last_error = ?3 WHERE id = ?1 AND state = 'delivering'",
-    )?;
-    for id in ids {
-        statement.execute(params![id, due, error])?;
+/// Settles the events whose receipts are still current (being delivered, under the same lease);
+/// returns how many were.
+fn settle(conn: &Connection, receipts: &[Receipt], how: Settle) -> rusqlite::Result<u64> {
+    let mut settled = 0;
+    for Receipt { id, lease } in receipts {
+        let changed = match how {
+            Settle::Delivered => conn
+                .prepare_cached(
+                    "UPDATE events SET state = 'delivered'
+                     WHERE id = ?1 AND state = 'delivering' AND lease_until_ms = ?2",
+                )?
+                .execute(params![id, lease])?,
+            Settle::Retry { due, error } => conn
+                .prepare_cached(
+                    "UPDATE events SET state = 'pending', due_ms = ?3, attempts = attempts + 1,
+                         last_error = ?4
+                     WHERE id = ?1 AND state = 'delivering' AND lease_until_ms = ?2",
+                )?
+                .execute(params![id, lease, due, error])?,
+            Settle::Dead { error } => conn
+                .prepare_cached(
+                    "UPDATE events SET state = 'dead', last_error = ?3
+                     WHERE id = ?1 AND state = 'delivering' AND lease_until_ms = ?2",
+                )?
+                .execute(params![id, lease, error])?,
+        };
+        settled += changed as u64;
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// Counts by state, in one read transaction (one snapshot) on the reader connection.
@@ -920,42 +962,39 @@ impl Outbox for SqliteOutbox {
     }
     async fn claim_due(
         &self,
-        now: Millis,
         limit: usize,
-        lease_ms: Millis,
+        lease: Duration,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.call(|r| Command::ClaimDue(now, limit, lease_ms, r))
+        self.call(|r| Command::ClaimDue(limit, millis(lease), r))
             .await
     }
-    async fn claim_oldest(
-        &self,
-        now: Millis,
-        lease_ms: Millis,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        self.call(|r| Command::ClaimOldest(now, lease_ms, r)).await
+    async fn claim_oldest(&self, lease: Duration) -> Result<Option<StoredEvent>, StoreError> {
+        self.call(|r| Command::ClaimOldest(millis(lease), r)).await
     }
-    async fn mark_delivered(&self, ids: Vec<String>) -> Result<(), StoreError> {
-        self.call(|r| Command::Delivered(ids, r)).await
+    async fn mark_delivered(&self, receipts: Vec<Receipt>) -> Result<u64, StoreError> {
+        self.call(|r| Command::Delivered(receipts, r)).await
     }
-    async fn retry_at(
+    async fn retry_after(
         &self,
-        ids: Vec<String>,
-        due: Millis,
+        receipts: Vec<Receipt>,
+        after: Duration,
         error: String,
-    ) -> Result<(), StoreError> {
-        self.call(|r| Command::RetryAt(ids, due, error, r)).await
+    ) -> Result<u64, StoreError> {
+        self.call(|r| Command::RetryAfter(receipts, millis(after), error, r))
+            .await
     }
-    async fn mark_dead(&self, id: String, error: String) -> Result<(), StoreError> {
-        self.call(|r| Command::Dead(id, error, r)).await
+    async fn mark_dead(&self, receipt: Receipt, error: String) -> Result<bool, StoreError> {
+        Ok(self.call(|r| Command::Dead(receipt, error, r)).await? == 1)
     }
-    async fn pull_forward(&self, now: Millis) -> Result<u64, StoreError> {
-        self.call(|r| Command::PullForward(now, r)).await
+    async fn pull_forward(&self) -> Result<u64, StoreError> {
+        self.call(Command::PullForward).await
     }
-    async fn requeue_dead(&self, now: Millis) -> Result<u64, StoreError> {
-        self.call(|r| Command::RequeueDead(now, r)).await
+    async fn requeue_dead(&self) -> Result<u64, StoreError> {
+        self.call(Command::RequeueDead).await
     }
-    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
-        self.call(Command::NextDue).await
+    async fn next_due_in(&self) -> Result<Option<Duration>, StoreError> {
+        let wait = self.call(Command::NextDue).await?;
+        Ok(wait.map(|ms| Duration::from_millis(ms as u64)))
     }
     async fn counts(&self) -> Result<OutboxCounts, StoreError> {
         let reader = self.reader.clone();
@@ -966,24 +1005,28 @@ impl Outbox for SqliteOutbox {
         .await
         .map_err(|_| StoreError::Closed)?
     }
-    async fn prune_delivered(&self, before: Millis) -> Result<u64, StoreError> {
-        self.call(|r| Command::Prune(before, r)).await
+    async fn prune_delivered(&self, keep: Duration) -> Result<u64, StoreError> {
+        self.call(|r| Command::Prune(millis(keep), r)).await
     }
-    async fn put_pending(
+}
+
+#[async_trait::async_trait]
+impl PendingAuthorizations for SqliteOutbox {
+    async fn put(
         &self,
         key: String,
         context: serde_json::Value,
         secret: SecretString,
-        expires: Millis,
+        ttl: Duration,
     ) -> Result<(), StoreError> {
-        self.call(|r| Command::PutPending(key, context.to_string(), secret, expires, r))
+        self.call(|r| Command::PutPending(key, context.to_string(), secret, millis(ttl), r))
             .await
     }
-    async fn take_pending(&self, key: String, now: Millis) -> Result<Taken, StoreError> {
-        self.call(|r| Command::TakePending(key, now, r)).await
+    async fn take(&self, key: String) -> Result<Taken, StoreError> {
+        self.call(|r| Command::TakePending(key, r)).await
     }
-    async fn live_authorizations(&self, now: Millis) -> Result<u64, StoreError> {
-        self.call(|r| Command::LiveAuthorizations(now, r)).await
+    async fn live(&self) -> Result<u64, StoreError> {
+        self.call(Command::LiveAuthorizations).await
     }
 }
 
@@ -991,6 +1034,26 @@ impl Outbox for SqliteOutbox {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A store in a fresh directory whose clock moves only when the test says, from 0.
+    fn at_zero() -> (SqliteOutbox, Clock, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(0);
+        let options = StoreOptions {
+            clock: clock.clone(),
+            ..StoreOptions::default()
+        };
+        let store = SqliteOutbox::open_with(dir.path(), options).unwrap();
+        (store, clock, dir)
+    }
+
+    fn receipts(events: &[StoredEvent]) -> Vec<Receipt> {
+        events.iter().map(|e| e.receipt.clone()).collect()
+    }
 
     fn event(id: &str, created: Millis) -> NewEvent {
         NewEvent {
@@ -1005,20 +1068,20 @@ mod tests {
 
     #[tokio::test]
     async fn appends_once_and_claims_oldest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteOutbox::open(dir.path()).unwrap();
+        let (store, clock, _dir) = at_zero();
         assert_eq!(store.append(event("b", 10)).await.unwrap(), Appended::New);
         assert_eq!(store.append(event("a", 20)).await.unwrap(), Appended::New);
         assert_eq!(
             store.append(event("b", 30)).await.unwrap(),
             Appended::AlreadyStored
         );
-        let claimed = store.claim_due(100, 10, 1000).await.unwrap();
+        clock.set(100);
+        let claimed = store.claim_due(10, ms(1000)).await.unwrap();
         let ids: Vec<_> = claimed.iter().map(|e| e.new.id.as_str()).collect();
         assert_eq!(ids, ["b", "a"]);
         assert_eq!(claimed[0].new, event("b", 10));
         // Claimed events are not claimed twice while leased.
-        assert!(store.claim_due(100, 10, 1000).await.unwrap().is_empty());
+        assert!(store.claim_due(10, ms(1000)).await.unwrap().is_empty());
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.pending, counts.delivering), (0, 2));
         assert_eq!(counts.oldest_pending_created, Some(10));
@@ -1026,29 +1089,33 @@ mod tests {
 
     #[tokio::test]
     async fn retries_dead_letters_and_leases() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteOutbox::open(dir.path()).unwrap();
+        let (store, clock, _dir) = at_zero();
         for id in ["a", "b", "c"] {
             store.append(event(id, 0)).await.unwrap();
         }
-        let claimed = store.claim_due(0, 3, 50).await.unwrap();
+        let claimed = store.claim_due(3, ms(50)).await.unwrap();
         assert_eq!(claimed.len(), 3);
-        store.mark_delivered(vec!["a".into()]).await.unwrap();
-        store
-            .retry_at(vec!["b".into()], 500, "HTTP 503".into())
-            .await
-            .unwrap();
-        store
-            .mark_dead("c".into(), "HTTP 422".into())
-            .await
-            .unwrap();
-        assert!(store.claim_due(100, 10, 50).await.unwrap().is_empty());
-        assert_eq!(store.next_due().await.unwrap(), Some(500));
-        let b = store.claim_due(500, 10, 50).await.unwrap();
+        let [a, b, c] = [0, 1, 2].map(|i| claimed[i].receipt.clone());
+        assert_eq!(store.mark_delivered(vec![a]).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .retry_after(vec![b], ms(500), "HTTP 503".into())
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.mark_dead(c, "HTTP 422".into()).await.unwrap());
+        clock.set(100);
+        assert!(store.claim_due(10, ms(50)).await.unwrap().is_empty());
+        assert_eq!(store.next_due_in().await.unwrap(), Some(ms(400)));
+        clock.set(500);
+        let b = store.claim_due(10, ms(50)).await.unwrap();
         assert_eq!(b[0].attempts, 1);
         // Its lease runs out: due again.
-        assert_eq!(store.claim_due(550, 10, 50).await.unwrap().len(), 1);
-        assert_eq!(store.requeue_dead(600).await.unwrap(), 1);
+        clock.set(550);
+        assert_eq!(store.claim_due(10, ms(50)).await.unwrap().len(), 1);
+        clock.set(600);
+        assert_eq!(store.requeue_dead().await.unwrap(), 1);
         let counts = store.counts().await.unwrap();
         assert_eq!(
             (
@@ -1059,51 +1126,121 @@ mod tests {
             ),
             (1, 1, 0, 1)
         );
-        assert_eq!(store.prune_delivered(1).await.unwrap(), 1);
+        assert_eq!(store.prune_delivered(ms(599)).await.unwrap(), 1);
+    }
+
+    /// A worker whose lease ran out (a slow Tracardi, a paused process) reports late: the event
+    /// was claimed again meanwhile, and the late report must not overwrite the new claim.
+    #[tokio::test]
+    async fn a_stale_receipt_does_not_overwrite_the_new_claim() {
+        let (store, clock, _dir) = at_zero();
+        store.append(event("a", 0)).await.unwrap();
+        let first = store.claim_due(10, ms(50)).await.unwrap().remove(0);
+        clock.set(60);
+        let second = store.claim_due(10, ms(50)).await.unwrap().remove(0);
+        assert_ne!(first.receipt, second.receipt);
+        let stale = || vec![first.receipt.clone()];
+        assert_eq!(store.mark_delivered(stale()).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .retry_after(stale(), ms(1), "late".into())
+                .await
+                .unwrap(),
+            0
+        );
+        assert!(
+            !store
+                .mark_dead(first.receipt.clone(), "late".into())
+                .await
+                .unwrap()
+        );
+        let counts = store.counts().await.unwrap();
+        assert_eq!(
+            (counts.delivering, counts.delivered, counts.dead),
+            (1, 0, 0)
+        );
+        // The second claim's lease still holds, and its receipt settles the event.
+        clock.set(100);
+        assert!(store.claim_due(10, ms(50)).await.unwrap().is_empty());
+        assert_eq!(store.mark_delivered(vec![second.receipt]).await.unwrap(), 1);
+        assert_eq!(store.counts().await.unwrap().delivered, 1);
+    }
+
+    #[tokio::test]
+    async fn a_lease_cut_off_by_a_restart_is_not_settled_by_its_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(0);
+        let options = || StoreOptions {
+            clock: clock.clone(),
+            ..StoreOptions::default()
+        };
+        let store = SqliteOutbox::open_with(dir.path(), options()).unwrap();
+        store.append(event("a", 0)).await.unwrap();
+        let before = store.claim_due(1, ms(1_000)).await.unwrap().remove(0);
+        drop(store);
+        // Reopened with the clock stepped back: the new lease would end at the same time.
+        let store = SqliteOutbox::open_with(dir.path(), options()).unwrap();
+        let after = store.claim_due(1, ms(1_000)).await.unwrap().remove(0);
+        assert_ne!(before.receipt, after.receipt);
+        assert_eq!(store.mark_delivered(vec![before.receipt]).await.unwrap(), 0);
+        assert_eq!(store.mark_delivered(vec![after.receipt]).await.unwrap(), 1);
     }
 
     #[tokio::test]
     async fn pull_forward_and_recovery_after_a_crash() {
         let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(0);
+        let options = || StoreOptions {
+            clock: clock.clone(),
+            ..StoreOptions::default()
+        };
         {
-            let store = SqliteOutbox::open(dir.path()).unwrap();
+            let store = SqliteOutbox::open_with(dir.path(), options()).unwrap();
             store.append(event("a", 0)).await.unwrap();
             store.append(event("b", 0)).await.unwrap();
-            store.claim_due(0, 1, 1_000_000).await.unwrap();
-            store.claim_due(0, 1, 1_000_000).await.unwrap();
+            store.claim_due(1, ms(1_000_000)).await.unwrap();
+            let b = store.claim_due(1, ms(1_000_000)).await.unwrap();
             store
-                .retry_at(vec!["b".into()], 999_999, "down".into())
+                .retry_after(receipts(&b), ms(999_999), "down".into())
                 .await
                 .unwrap();
-            assert_eq!(store.pull_forward(5).await.unwrap(), 1);
-            assert_eq!(store.next_due().await.unwrap(), Some(5));
+            clock.set(5);
+            assert_eq!(store.pull_forward().await.unwrap(), 1);
+            assert_eq!(store.next_due_in().await.unwrap(), Some(Duration::ZERO));
         }
         // "a" was being delivered when the process stopped: it is pending again on reopening.
-        let store = SqliteOutbox::open(dir.path()).unwrap();
+        let store = SqliteOutbox::open_with(dir.path(), options()).unwrap();
         let counts = store.counts().await.unwrap();
         assert_eq!((counts.pending, counts.delivering), (2, 0));
-        assert!(store.claim_oldest(10, 100).await.unwrap().is_some());
+        clock.set(10);
+        assert!(store.claim_oldest(ms(100)).await.unwrap().is_some());
     }
 
     #[tokio::test]
     async fn pending_authorizations_work_once_and_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteOutbox::open(dir.path()).unwrap();
+        let (store, clock, _dir) = at_zero();
         let context = json!({"flow": "oauth2", "profile_id": "p1"});
         store
-            .put_pending(
+            .put(
                 "k1".into(),
                 context.clone(),
                 "verifier".to_owned().into(),
-                100,
+                ms(100),
             )
             .await
             .unwrap();
         store
-            .put_pending("k2".into(), context.clone(), "old".to_owned().into(), 100)
+            .put(
+                "k2".into(),
+                context.clone(),
+                "old".to_owned().into(),
+                ms(100),
+            )
             .await
             .unwrap();
-        match store.take_pending("k1".into(), 50).await.unwrap() {
+        clock.set(50);
+        assert_eq!(store.live().await.unwrap(), 2);
+        match store.take("k1".into()).await.unwrap() {
             Taken::Pending { context: c, secret } => {
                 assert_eq!(c, context);
                 assert_eq!(secret.expose_secret(), "verifier");
@@ -1111,18 +1248,23 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            store.take_pending("k1".into(), 50).await.unwrap(),
+            store.take("k1".into()).await.unwrap(),
             Taken::Used { .. }
         ));
+        assert_eq!(store.live().await.unwrap(), 1);
+        clock.set(100);
+        assert_eq!(store.live().await.unwrap(), 0);
         assert!(matches!(
-            store.take_pending("k2".into(), 100).await.unwrap(),
+            store.take("k2".into()).await.unwrap(),
             Taken::Expired { .. }
         ));
         assert!(matches!(
-            store.take_pending("k3".into(), 0).await.unwrap(),
+            store.take("k3".into()).await.unwrap(),
             Taken::Unknown
         ));
-        assert_eq!(store.prune_delivered(101).await.unwrap(), 2);
+        // Kept a while after they expired, then forgotten with the delivered events.
+        clock.set(101 + 7);
+        assert_eq!(store.prune_delivered(ms(7)).await.unwrap(), 2);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -1153,6 +1295,7 @@ mod tests {
     fn quiet() -> StoreOptions {
         StoreOptions {
             maintenance_every: Duration::from_secs(3600),
+            ..StoreOptions::default()
         }
     }
 
@@ -1181,7 +1324,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        let claimed = store.claim_due(100, 10, 1000).await.unwrap();
+        let claimed = store.claim_due(10, ms(1000)).await.unwrap();
         let ids: Vec<_> = claimed.iter().map(|e| e.new.id.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);
         let counts = store.counts().await.unwrap();
@@ -1202,9 +1345,9 @@ mod tests {
             .unwrap();
         assert!(reason.contains("cannot be read"), "{reason}");
         // Re-driven, it is found unreadable again, and the probe's claim skips it too.
-        store.requeue_dead(200).await.unwrap();
+        store.requeue_dead().await.unwrap();
         store.append(event("d", 5)).await.unwrap();
-        let oldest = store.claim_oldest(300, 1000).await.unwrap().unwrap();
+        let oldest = store.claim_oldest(ms(1000)).await.unwrap().unwrap();
         assert_eq!(oldest.new.id, "d");
         assert_eq!(store.counts().await.unwrap().dead, 2);
     }
@@ -1236,11 +1379,11 @@ mod tests {
         let (after, after_answer) = reply();
         let group = vec![
             Command::Append(x.clone(), x.event.to_string(), before),
-            Command::ClaimDue(10, 10, 1000, claim),
+            Command::ClaimDue(10, 1000, claim),
             Command::Append(y.clone(), y.event.to_string(), after),
         ];
         let mut written = None;
-        run_group(&mut conn, group, |w| written = Some(w));
+        run_group(&mut conn, group, 10, |w| written = Some(w));
         assert_eq!(written, Some(Written::Something));
         assert_eq!(before_answer.await.unwrap().unwrap(), Appended::New);
         let error = claim_answer.await.unwrap().unwrap_err().to_string();
@@ -1270,7 +1413,7 @@ mod tests {
             .unwrap();
         let store = SqliteOutbox::open(dir.path()).unwrap();
         store
-            .put_pending("k".into(), json!({}), "s".to_owned().into(), 10)
+            .put("k".into(), json!({}), "s".to_owned().into(), ms(10))
             .await
             .unwrap();
         drop(store);
@@ -1332,7 +1475,7 @@ mod tests {
         assert_eq!(health.state, StoreState::NotWritable);
         assert!(health.problem.unwrap().contains("full"));
         // Reads do not make it writable again.
-        assert!(store.next_due().await.is_ok());
+        assert!(store.next_due_in().await.is_ok());
         assert_eq!(store.health().state, StoreState::NotWritable);
 
         // Space is freed: the maintenance's small write finds out.
@@ -1370,16 +1513,10 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
-        let ids: Vec<String> = store
-            .claim_due(10_000, 2000, 1000)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.new.id)
-            .collect();
-        assert_eq!(ids.len(), 1500);
-        store.mark_delivered(ids).await.unwrap();
-        assert!(store.prune_delivered(i64::MAX).await.unwrap() >= 1500);
+        let claimed = store.claim_due(2000, ms(1000)).await.unwrap();
+        assert_eq!(claimed.len(), 1500);
+        store.mark_delivered(receipts(&claimed)).await.unwrap();
+        assert!(store.prune_delivered(Duration::ZERO).await.unwrap() >= 1500);
         assert!(
             wal_len(&dir) > 1024 * 1024,
             "the burst grew the WAL: {}",
@@ -1396,6 +1533,7 @@ mod tests {
             dir.path(),
             StoreOptions {
                 maintenance_every: Duration::from_millis(20),
+                ..StoreOptions::default()
             },
         )
         .unwrap();

@@ -9,13 +9,23 @@ use std::time::Duration;
 
 const CALLBACKS: usize = 300;
 
-/// Starts the real binary with a clean environment (only what this test sets) on 127.0.0.1:0,
-/// and returns it with the base URL of the port it picked.
-async fn start_service(data_dir: &std::path::Path, tracardi_url: &str) -> (Child, String) {
+/// Starts the real binary with a clean environment (only what this test sets, and REDIS_URL
+/// when given) on 127.0.0.1:0, and returns it with the base URL of the port it picked.
+async fn start_service(
+    data_dir: &std::path::Path,
+    tracardi_url: &str,
+    redis_url: Option<&str>,
+) -> (Child, String) {
     let port_dir = tempfile::tempdir().unwrap();
     let port_file = port_dir.path().join("port");
-    let mut service = Command::new(env!("CARGO_BIN_EXE_tracardi-twitter"))
-        .env_clear()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tracardi-twitter"));
+    command.env_clear();
+    if let Some(url) = redis_url {
+        // A restarted replica cannot tell a dead replica's lease from a live one's: what the
+        // killed process had claimed waits for its lease (twice the timeout + 5 s) to run out.
+        command.env("REDIS_URL", url).env("DELIVERY_TIMEOUT", "2s");
+    }
+    let mut service = command
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("PORT_FILE", &port_file)
         .env("DATA_DIR", data_dir)
@@ -60,9 +70,22 @@ async fn wait_healthy(base: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
+    survive_kill_9(None).await;
+}
+
+/// The same with the events in Redis: the process dies, Redis keeps what it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
+    let Some(redis) = crate::redis_server::RedisServer::start().await else {
+        return;
+    };
+    survive_kill_9(Some(&redis.url())).await;
+}
+
+async fn survive_kill_9(redis_url: Option<&str>) {
     let data_dir = tempfile::tempdir().unwrap();
     let tracardi = FakeTracardi::absent();
-    let (mut service, base) = start_service(data_dir.path(), &tracardi.url).await;
+    let (mut service, base) = start_service(data_dir.path(), &tracardi.url, redis_url).await;
     wait_healthy(&base).await;
 
     // Browsers arrive concurrently; the process is killed while they still do.
@@ -102,7 +125,7 @@ async fn acknowledged_callbacks_survive_kill_9_and_arrive_exactly_once() {
     // Tracardi appears; the service starts again on the same DATA_DIR.
     tracardi.come_up().await;
     // (On whatever port it is given now: the browsers are gone; Tracardi is what waits.)
-    let (mut service, base) = start_service(data_dir.path(), &tracardi.url).await;
+    let (mut service, base) = start_service(data_dir.path(), &tracardi.url, redis_url).await;
     wait_healthy(&base).await;
     let token_of = |e: &serde_json::Value| {
         e["properties"]["oauth_token"]

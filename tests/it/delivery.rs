@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracardi_twitter::store::{
-    Appended, Millis, NewEvent, Outbox, OutboxCounts, StoreError, StoreHealth, StoredEvent, Taken,
+    Appended, NewEvent, Outbox, OutboxCounts, Receipt, StoreError, StoreHealth, StoredEvent,
 };
 
 const SOURCE: &str = "delivery-test-source";
@@ -260,66 +260,46 @@ impl Outbox for PanickingOutbox {
     }
     async fn claim_due(
         &self,
-        now: Millis,
         limit: usize,
-        lease_ms: Millis,
+        lease: Duration,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         assert!(
             !self.panic.load(Ordering::SeqCst),
             "a bug in the delivery worker"
         );
-        self.inner.claim_due(now, limit, lease_ms).await
+        self.inner.claim_due(limit, lease).await
     }
-    async fn claim_oldest(
+    async fn claim_oldest(&self, lease: Duration) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner.claim_oldest(lease).await
+    }
+    async fn mark_delivered(&self, receipts: Vec<Receipt>) -> Result<u64, StoreError> {
+        self.inner.mark_delivered(receipts).await
+    }
+    async fn retry_after(
         &self,
-        now: Millis,
-        lease_ms: Millis,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        self.inner.claim_oldest(now, lease_ms).await
-    }
-    async fn mark_delivered(&self, ids: Vec<String>) -> Result<(), StoreError> {
-        self.inner.mark_delivered(ids).await
-    }
-    async fn retry_at(
-        &self,
-        ids: Vec<String>,
-        due: Millis,
+        receipts: Vec<Receipt>,
+        after: Duration,
         error: String,
-    ) -> Result<(), StoreError> {
-        self.inner.retry_at(ids, due, error).await
+    ) -> Result<u64, StoreError> {
+        self.inner.retry_after(receipts, after, error).await
     }
-    async fn mark_dead(&self, id: String, error: String) -> Result<(), StoreError> {
-        self.inner.mark_dead(id, error).await
+    async fn mark_dead(&self, receipt: Receipt, error: String) -> Result<bool, StoreError> {
+        self.inner.mark_dead(receipt, error).await
     }
-    async fn pull_forward(&self, now: Millis) -> Result<u64, StoreError> {
-        self.inner.pull_forward(now).await
+    async fn pull_forward(&self) -> Result<u64, StoreError> {
+        self.inner.pull_forward().await
     }
-    async fn requeue_dead(&self, now: Millis) -> Result<u64, StoreError> {
-        self.inner.requeue_dead(now).await
+    async fn requeue_dead(&self) -> Result<u64, StoreError> {
+        self.inner.requeue_dead().await
     }
-    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
-        self.inner.next_due().await
+    async fn next_due_in(&self) -> Result<Option<Duration>, StoreError> {
+        self.inner.next_due_in().await
     }
     async fn counts(&self) -> Result<OutboxCounts, StoreError> {
         self.inner.counts().await
     }
-    async fn prune_delivered(&self, before: Millis) -> Result<u64, StoreError> {
-        self.inner.prune_delivered(before).await
-    }
-    async fn put_pending(
-        &self,
-        key: String,
-        context: Value,
-        secret: secrecy::SecretString,
-        expires: Millis,
-    ) -> Result<(), StoreError> {
-        self.inner.put_pending(key, context, secret, expires).await
-    }
-    async fn take_pending(&self, key: String, now: Millis) -> Result<Taken, StoreError> {
-        self.inner.take_pending(key, now).await
-    }
-    async fn live_authorizations(&self, now: Millis) -> Result<u64, StoreError> {
-        self.inner.live_authorizations(now).await
+    async fn prune_delivered(&self, keep: Duration) -> Result<u64, StoreError> {
+        self.inner.prune_delivered(keep).await
     }
 }
 

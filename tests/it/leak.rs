@@ -263,7 +263,7 @@ fn the_whole_state_debug_prints_no_secret() {
         .enable_all()
         .build()
         .unwrap();
-    let state = runtime.block_on(async { tracardi_twitter::app_state(&config).unwrap() });
+    let state = runtime.block_on(async { tracardi_twitter::app_state(&config).await.unwrap() });
     let debug = format!("{config:?}\n{state:?}\n{:?}", state.validator);
     for secret in ["LEAKCHECK", "cache_key_secret", "state_key"] {
         assert!(!debug.contains(secret), "{secret} in {debug}");

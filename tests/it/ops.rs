@@ -124,7 +124,7 @@ async fn a_store_written_by_a_newer_version_stops_the_start() {
     let file = rusqlite::Connection::open(data_dir.path().join("outbox.sqlite3")).unwrap();
     file.pragma_update(None, "user_version", 99).unwrap();
     let config = crate::support::config(&[], data_dir.path());
-    let error = match tracardi_twitter::app_state(&config) {
+    let error = match tracardi_twitter::app_state(&config).await {
         Ok(_) => panic!("the service started on a store of a newer version"),
         Err(error) => error.to_string(),
     };

@@ -9,7 +9,6 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tracardi_twitter::config::{Config, LogFormat, ServeArgs};
 use tracardi_twitter::store::Outbox;
-use tracardi_twitter::store::sqlite::SqliteOutbox;
 
 /// The service's API key and secret in tests (the key must have at least 32 characters).
 pub const API_KEY: &str = "test-api-key-0123456789abcdef-0123456789";
@@ -130,8 +129,12 @@ impl TestApp {
         let mut args = vec!["--listen-addr", listen_addr.as_str()];
         args.extend_from_slice(extra_args);
         let config = config(&args, data_dir.path());
-        let outbox = SqliteOutbox::open(&config.data_dir).expect("the event store opens");
-        let state = tracardi_twitter::app_state_with(&config, wrap(Arc::new(outbox)));
+        // SQLite in the fresh DATA_DIR, or Redis when the test gave --redis-url.
+        let mut stores = tracardi_twitter::open_stores(&config)
+            .await
+            .expect("the event store opens");
+        stores.outbox = wrap(stores.outbox);
+        let state = tracardi_twitter::app_state_with(&config, stores);
         let api_key = config.api_key.expose_secret().to_owned();
         let secret = config.secret.expose_secret().to_owned();
         let base_url = format!("http://{}", listener.local_addr().unwrap());

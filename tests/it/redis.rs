@@ -1,0 +1,261 @@
+//! The service on Redis (REDIS_URL): what it refuses at start, what callbacks are told while
+//! Redis is down, several replicas sharing one Redis, and `kill -9` of Redis.
+
+use crate::fake_tracardi::FakeTracardi;
+use crate::redis_server::RedisServer;
+use crate::store::{event, redis_config};
+use crate::support::TestApp;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracardi_twitter::config::Durability;
+use tracardi_twitter::store::Outbox;
+use tracardi_twitter::store::redis::RedisStore;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Delivery to `tracardi_url` through the Redis at `redis_url`, retries shrunk for tests.
+fn args<'a>(redis_url: &'a str, tracardi_url: &'a str) -> Vec<&'a str> {
+    vec![
+        "--redis-url",
+        redis_url,
+        "--tracardi-api-url",
+        tracardi_url,
+        "--tracardi-source-id",
+        "redis-test-source",
+        "--delivery-timeout",
+        "2s",
+        "--delivery-retry-base",
+        "50ms",
+        "--delivery-retry-cap",
+        "500ms",
+        "--delivery-probe-interval",
+        "100ms",
+        "--public-rate-limit",
+        "0",
+    ]
+}
+
+async fn callback_status(app: &TestApp, token: &str) -> u16 {
+    app.client
+        .get(app.url(&format!(
+            "/callback?oauth_token={token}&oauth_verifier=v-{token}"
+        )))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+async fn ready(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = app.client.get(app.url("/ready")).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn token_of(event: &serde_json::Value) -> String {
+    event["properties"]["oauth_token"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn strict_durability_refuses_a_redis_that_may_lose_writes() {
+    let Some(server) = RedisServer::start_with(&[
+        "--appendfsync",
+        "everysec",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ])
+    .await
+    else {
+        return;
+    };
+    let error = RedisStore::open(&redis_config(&server.url(), Durability::Strict))
+        .await
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "appendfsync everysec",
+        "maxmemory-policy allkeys-lru",
+        "REDIS_DURABILITY=relaxed",
+    ] {
+        assert!(error.contains(expected), "{expected} not in: {error}");
+    }
+    RedisStore::open(&redis_config(&server.url(), Durability::Relaxed))
+        .await
+        .expect("relaxed starts anyway");
+}
+
+#[tokio::test]
+async fn while_redis_is_down_callbacks_get_503_and_work_again_when_it_is_back() {
+    let Some(mut server) = RedisServer::start().await else {
+        return;
+    };
+    let tracardi = FakeTracardi::absent();
+    let url = server.url();
+    let app = TestApp::spawn(&args(&url, &tracardi.url)).await;
+    assert_eq!(callback_status(&app, "before").await, 200);
+    assert_eq!(ready(&app).await.0, 200);
+
+    server.kill();
+    assert_eq!(callback_status(&app, "during").await, 503);
+    let (status, body) = ready(&app).await;
+    assert_eq!(status, 503, "{body}");
+    let problems = body["problems"].to_string();
+    assert!(problems.contains("Redis"), "{problems}");
+    assert!(
+        !problems.contains(&url),
+        "the URL may hold a password: {problems}"
+    );
+
+    // Back, with what it had acknowledged (append-only file, fsync'd per write).
+    server.restart().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while ready(&app).await.0 != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/ready never noticed Redis was back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(callback_status(&app, "after").await, 200);
+    tracardi.come_up().await;
+    tracardi
+        .wait_until(WAIT, "both acknowledged callbacks", |t| {
+            let tokens: HashSet<String> = t.events().iter().map(token_of).collect();
+            tokens.contains("before") && tokens.contains("after")
+        })
+        .await;
+    assert!(
+        !tracardi.events().iter().any(|e| token_of(e) == "during"),
+        "a callback told 503 was not stored"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_redis_and_tracardi_gets_each_event_once() {
+    const CALLBACKS: usize = 60;
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let tracardi = FakeTracardi::start().await;
+    let url = server.url();
+    let replicas = [
+        TestApp::spawn(&args(&url, &tracardi.url)).await,
+        TestApp::spawn(&args(&url, &tracardi.url)).await,
+    ];
+    for i in 0..CALLBACKS {
+        let replica = &replicas[i % 2];
+        assert_eq!(callback_status(replica, &format!("r{i}")).await, 200);
+        // The same redirect again, at the other replica: a repeat, not a second event.
+        if i % 10 == 0 {
+            assert_eq!(
+                callback_status(&replicas[(i + 1) % 2], &format!("r{i}")).await,
+                200
+            );
+        }
+    }
+    tracardi
+        .wait_until(WAIT, "every event", |t| t.id_counts().len() >= CALLBACKS)
+        .await;
+    // Both replicas' workers claimed from the same store; leases kept them apart.
+    let counts = tracardi.id_counts();
+    assert_eq!(counts.len(), CALLBACKS);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    for replica in replicas {
+        replica.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_acknowledged_before_redis_is_killed_survive_it() {
+    const CALLBACKS: usize = 200;
+    let Some(mut server) = RedisServer::start().await else {
+        return;
+    };
+    let tracardi = FakeTracardi::absent();
+    let url = server.url();
+    let app = Arc::new(TestApp::spawn(&args(&url, &tracardi.url)).await);
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (app, acknowledged) = (app.clone(), acknowledged.clone());
+        senders.spawn(async move {
+            for i in (worker..CALLBACKS).step_by(8) {
+                let token = format!("k{i}");
+                if callback_status(&app, &token).await == 200 {
+                    acknowledged.lock().unwrap().insert(token);
+                }
+            }
+        });
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while acknowledged.lock().unwrap().len() < CALLBACKS / 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "callbacks are not being acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    server.kill(); // SIGKILL: Redis has no chance to flush anything.
+    while senders.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    server.restart().await;
+    tracardi.come_up().await;
+    tracardi
+        .wait_until(WAIT, "every acknowledged callback", |t| {
+            let received: HashSet<String> = t.events().iter().map(token_of).collect();
+            acknowledged.is_subset(&received)
+        })
+        .await;
+    Arc::try_unwrap(app)
+        .ok()
+        .expect("the senders are done")
+        .shutdown()
+        .await;
+}
+
+#[tokio::test]
+async fn an_unreadable_event_in_redis_becomes_dead_and_the_others_are_claimed() {
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let store = RedisStore::open(&redis_config(&server.url(), Durability::Strict))
+        .await
+        .unwrap();
+    for (id, created) in [("a", 1), ("bad", 2), ("c", 3)] {
+        store.append(event(id, created)).await.unwrap();
+    }
+    // Damaged behind the service's back (a hand edit).
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = "{test}:event:bad";
+    redis::cmd("HSET")
+        .arg(key)
+        .arg("event")
+        .arg(r#"{"id": "bad"#)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let claimed = store.claim_due(10, WAIT).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|e| e.new.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.delivering, counts.dead, counts.pending), (2, 1, 0));
+    let reason: String = redis::cmd("HGET")
+        .arg(key)
+        .arg("last_error")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        reason.starts_with("stored event is not valid JSON: "),
+        "{reason}"
+    );
+}
