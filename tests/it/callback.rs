@@ -10,24 +10,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// Delivery settings shrunk for tests, unless a test gives its own.
 async fn app_with(tracardi: &FakeTracardi, extra: &[&str]) -> TestApp {
-    let mut args = vec![
-        "--tracardi-api-url",
-        tracardi.url.as_str(),
-        "--tracardi-source-id",
-        SOURCE,
-    ];
-    for (flag, default) in [
-        ("--delivery-timeout", "2s"),
-        ("--delivery-retry-base", "50ms"),
-        ("--delivery-retry-cap", "500ms"),
-        ("--delivery-probe-interval", "100ms"),
-    ] {
-        if !extra.contains(&flag) {
-            args.extend([flag, default]);
-        }
-    }
-    args.extend_from_slice(extra);
-    TestApp::spawn(&args).await
+    TestApp::spawn(&crate::support::delivery_args(&tracardi.url, SOURCE, extra)).await
 }
 
 async fn get(app: &TestApp, path_and_query: &str) -> reqwest::Response {

@@ -16,24 +16,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// Delivery to `tracardi_url` with retries shrunk for tests, unless `extra` gives its own.
 fn args<'a>(tracardi_url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "--tracardi-api-url",
-        tracardi_url,
-        "--tracardi-source-id",
-        SOURCE,
-    ];
-    for (flag, default) in [
-        ("--delivery-timeout", "2s"),
-        ("--delivery-retry-base", "50ms"),
-        ("--delivery-retry-cap", "500ms"),
-        ("--delivery-probe-interval", "100ms"),
-    ] {
-        if !extra.contains(&flag) {
-            args.extend([flag, default]);
-        }
-    }
-    args.extend_from_slice(extra);
-    args
+    crate::support::delivery_args(tracardi_url, SOURCE, extra)
 }
 
 async fn callback(app: &TestApp, query: &str) {

@@ -343,3 +343,30 @@ pub async fn port_from_file(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Settings that deliver to `tracardi_url` (event source `source`) with timeouts and retries
+/// shrunk for tests, then `extra` (a flag given there replaces its default here).
+pub fn delivery_args<'a>(
+    tracardi_url: &'a str,
+    source: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "--tracardi-api-url",
+        tracardi_url,
+        "--tracardi-source-id",
+        source,
+    ];
+    for (flag, default) in [
+        ("--delivery-timeout", "2s"),
+        ("--delivery-retry-base", "50ms"),
+        ("--delivery-retry-cap", "500ms"),
+        ("--delivery-probe-interval", "100ms"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag, default]);
+        }
+    }
+    args.extend_from_slice(extra);
+    args
+}
