@@ -259,3 +259,91 @@ async fn an_unreadable_event_in_redis_becomes_dead_and_the_others_are_claimed() 
         "{reason}"
     );
 }
+
+/// Replicas share pending authorizations: a "Connect Twitter" flow started at replica A is
+/// finished at replica B (the load balancer sent the visitor's return there), and the same
+/// answer from X replayed at replica C is refused as used, with nothing exchanged twice and one
+/// event on the visitor's profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_started_on_one_replica_is_finished_on_another_once() {
+    use crate::fake_x::{self, FakeX, Scenario};
+    const CLIENT_ID: &str = "cmVwbGljYS1jbGllbnQ6MTpjaQ";
+    const CLIENT_SECRET: &str = "replica-client-secret";
+    // What the visitor's browser is sent back to: the load balancer in front of the replicas.
+    const PUBLIC: &str = "http://replicas.example";
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let tracardi = FakeTracardi::start().await;
+    let x = FakeX::start(Scenario::Ok {
+        access_level: Some("read-write"),
+    })
+    .await;
+    x.oauth2_client(CLIENT_ID, Some(CLIENT_SECRET));
+    x.approve_callbacks(&[&format!("{PUBLIC}/callback")]);
+    let (url, authorize) = (server.url(), x.oauth2_authorize_url());
+    let mut settings = args(&url, &tracardi.url);
+    settings.extend([
+        "--public-url",
+        PUBLIC,
+        "--twitter-api-url",
+        x.url.as_str(),
+        "--twitter-client-id",
+        CLIENT_ID,
+        "--twitter-client-secret",
+        CLIENT_SECRET,
+        "--twitter-oauth2-authorize-url",
+        authorize.as_str(),
+    ]);
+    let [a, b, c] = [
+        TestApp::spawn(&settings).await,
+        TestApp::spawn(&settings).await,
+        TestApp::spawn(&settings).await,
+    ];
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let started = no_redirects
+        .get(a.url("/authorize?flow=oauth2&profile_id=replica-visitor"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 302);
+    let x_page = started.headers()["location"].to_str().unwrap().to_owned();
+    let back = fake_x::link(&x_page, "approve").await;
+    assert!(back.starts_with(PUBLIC), "{back}");
+    // The balancer sends the visitor's return to B, and a replay of it to C.
+    let at = |replica: &TestApp| back.replacen(PUBLIC, &replica.base_url, 1);
+    let finished = no_redirects.get(at(&b)).send().await.unwrap();
+    assert_eq!(finished.status(), 200, "finished at B");
+    assert!(finished.text().await.unwrap().contains("connected"));
+    let replayed = no_redirects.get(at(&c)).send().await.unwrap();
+    assert_eq!(replayed.status(), 400, "a replay at C");
+    assert!(
+        replayed
+            .text()
+            .await
+            .unwrap()
+            .contains("expired or was already used")
+    );
+    assert_eq!(x.exchange_count(), 1, "the code was exchanged once");
+    tracardi
+        .wait_until(WAIT, "the connected event", |t| {
+            t.events()
+                .iter()
+                .any(|e| e["type"] == "twitter-account-connected")
+        })
+        .await;
+    let connected: Vec<_> = tracardi
+        .payloads()
+        .into_iter()
+        .filter(|p| p["events"][0]["type"] == "twitter-account-connected")
+        .collect();
+    assert_eq!(connected.len(), 1, "{connected:?}");
+    assert_eq!(connected[0]["profile"]["id"], "replica-visitor");
+    for replica in [a, b, c] {
+        replica.shutdown().await;
+    }
+}
