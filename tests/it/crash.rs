@@ -178,3 +178,87 @@ async fn survive_kill_9(redis_url: Option<&str>) {
     service.kill().unwrap();
     service.wait().unwrap();
 }
+
+/// Three replicas of the real binary on one Redis, callbacks spread over them, one replica
+/// `kill -9`'d while the others (and it) deliver: every acknowledged callback reaches Tracardi.
+/// Repeats can only come from the batch the killed replica had in flight (its outcome unknown,
+/// it is sent again once its lease ends); their number is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_redis_lose_nothing_when_one_is_killed() {
+    let Some(redis) = crate::redis_server::RedisServer::start().await else {
+        return;
+    };
+    let tracardi = FakeTracardi::start().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut replicas = Vec::new();
+    for dir in &dirs {
+        let (child, base) = start_service(dir.path(), &tracardi.url, Some(&redis.url())).await;
+        wait_healthy(&base).await;
+        replicas.push((child, base));
+    }
+    let bases: Vec<String> = replicas.iter().map(|(_, base)| base.clone()).collect();
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+    let http = client();
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..12 {
+        let (http, bases, acknowledged) = (http.clone(), bases.clone(), acknowledged.clone());
+        senders.spawn(async move {
+            for i in (worker..CALLBACKS).step_by(12) {
+                let token = format!("replica-{i}");
+                let base = &bases[i % bases.len()];
+                let url = format!("{base}/callback?oauth_token={token}&oauth_verifier=v{i}");
+                if let Ok(response) = http.get(url).send().await
+                    && response.status() == 200
+                {
+                    acknowledged.lock().unwrap().insert(token);
+                }
+            }
+        });
+    }
+    // Kill the first replica once deliveries are under way.
+    tracardi
+        .wait_until(Duration::from_secs(60), "deliveries under way", |t| {
+            t.events().len() >= CALLBACKS / 4
+        })
+        .await;
+    let (killed, _) = &mut replicas[0];
+    killed.kill().expect("SIGKILL");
+    killed.wait().unwrap();
+    while senders.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= CALLBACKS * 2 / 3,
+        "{}",
+        acknowledged.len()
+    );
+    let token_of = |e: &serde_json::Value| {
+        e["properties"]["oauth_token"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    tracardi
+        .wait_until(
+            Duration::from_secs(60),
+            "every acknowledged callback",
+            |t| {
+                let received: HashSet<String> = t.events().iter().map(token_of).collect();
+                acknowledged.is_subset(&received)
+            },
+        )
+        .await;
+    let events = tracardi.events();
+    let distinct: HashSet<String> = events.iter().map(token_of).collect();
+    let repeats = events.len() - distinct.len();
+    eprintln!(
+        "three replicas, one killed: {} acknowledged, {} events received, {repeats} repeats",
+        acknowledged.len(),
+        events.len()
+    );
+    // At most the killed replica's batches in flight (DELIVERY_BATCH is 50, one per worker round).
+    assert!(repeats <= 100, "{repeats} repeats");
+    for (mut child, _) in replicas.into_iter().skip(1) {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
