@@ -51,6 +51,28 @@ async fn start_service(
     (service, format!("http://127.0.0.1:{port}"))
 }
 
+/// The OAuth token of a callback's event: the test's name for it.
+fn token_of(event: &serde_json::Value) -> String {
+    event["properties"]["oauth_token"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Waits until Tracardi has every callback in `acknowledged` (a minute at most).
+async fn wait_for_every_one(tracardi: &FakeTracardi, acknowledged: &HashSet<String>) {
+    tracardi
+        .wait_until(
+            Duration::from_secs(60),
+            "every acknowledged callback",
+            |t| {
+                let received: HashSet<String> = t.events().iter().map(token_of).collect();
+                acknowledged.is_subset(&received)
+            },
+        )
+        .await;
+}
+
 async fn wait_healthy(base: &str) {
     let client = client();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -127,22 +149,7 @@ async fn survive_kill_9(redis_url: Option<&str>) {
     // (On whatever port it is given now: the browsers are gone; Tracardi is what waits.)
     let (mut service, base) = start_service(data_dir.path(), &tracardi.url, redis_url).await;
     wait_healthy(&base).await;
-    let token_of = |e: &serde_json::Value| {
-        e["properties"]["oauth_token"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    };
-    tracardi
-        .wait_until(
-            Duration::from_secs(60),
-            "every acknowledged callback",
-            |t| {
-                let received: HashSet<String> = t.events().iter().map(token_of).collect();
-                acknowledged.is_subset(&received)
-            },
-        )
-        .await;
+    wait_for_every_one(&tracardi, &acknowledged).await;
 
     // Wait until nothing is left to deliver, then count: each event arrived once.
     let bearer = tracardi_twitter::auth::issue_token(API_KEY, SECRET);
@@ -231,22 +238,7 @@ async fn three_replicas_on_redis_lose_nothing_when_one_is_killed() {
         "{}",
         acknowledged.len()
     );
-    let token_of = |e: &serde_json::Value| {
-        e["properties"]["oauth_token"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    };
-    tracardi
-        .wait_until(
-            Duration::from_secs(60),
-            "every acknowledged callback",
-            |t| {
-                let received: HashSet<String> = t.events().iter().map(token_of).collect();
-                acknowledged.is_subset(&received)
-            },
-        )
-        .await;
+    wait_for_every_one(&tracardi, &acknowledged).await;
     let events = tracardi.events();
     let distinct: HashSet<String> = events.iter().map(token_of).collect();
     let repeats = events.len() - distinct.len();
