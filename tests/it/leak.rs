@@ -259,6 +259,19 @@ fn the_whole_state_debug_prints_no_secret() {
     ])
     .unwrap();
     let (config, _) = cli.serve.check().unwrap();
+    // The Redis URL may carry a password: its settings show none either (not connected here).
+    let with_redis = Cli::try_parse_from([
+        "tracardi-twitter",
+        "--data-dir",
+        data_dir.path().to_str().unwrap(),
+        "--redis-url",
+        "redis://:LEAKCHECK-state-redispassword@127.0.0.1:9/0",
+    ])
+    .unwrap();
+    let (redis_config, _) = with_redis.serve.check().unwrap();
+    let redis_debug = format!("{redis_config:?}");
+    assert!(redis_debug.contains("RedisConfig"), "{redis_debug}");
+    assert!(!redis_debug.contains("LEAKCHECK"), "{redis_debug}");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
