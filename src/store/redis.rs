@@ -322,15 +322,16 @@ fn backend(message: impl Into<String>) -> StoreError {
 
 /// Errors that say Redis cannot take writes now (rather than that one request was wrong).
 fn is_unavailable(e: &RedisError) -> bool {
-    e.is_io_error()
-        || e.is_connection_refusal()
-        || e.is_connection_dropped()
-        || e.is_timeout()
-        || e.is_unrecoverable_error()
-        || matches!(
-            e.code(),
-            Some("OOM" | "READONLY" | "LOADING" | "MASTERDOWN" | "MISCONF" | "NOREPLICAS")
-        )
+    // An error Redis itself answered carries a code; only these codes mean it cannot take
+    // writes. An error without a code never came from Redis: the connection failed, dropped,
+    // timed out or is being re-established, however the client names it.
+    match e.code() {
+        None => true,
+        Some(code) => matches!(
+            code,
+            "OOM" | "READONLY" | "LOADING" | "MASTERDOWN" | "MISCONF" | "NOREPLICAS"
+        ),
+    }
 }
 
 /// What Redis said, without anything of the URL (it may hold a password).

@@ -64,11 +64,13 @@ struct Inner {
 #[derive(Clone)]
 pub struct FakeTracardi {
     pub url: String,
-    port: u16,
     inner: Arc<Mutex<Inner>>,
     /// True once hung requests may answer.
     released: watch::Sender<bool>,
     server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Bound but not listening until `come_up`: the port is held (no other test can take it)
+    /// while connections to it are refused.
+    socket: Arc<Mutex<Option<tokio::net::TcpSocket>>>,
 }
 
 #[derive(Clone)]
@@ -87,24 +89,32 @@ impl FakeTracardi {
 
     /// A fake whose port is reserved but closed: connections are refused until `come_up`.
     pub fn absent() -> Self {
-        let port = crate::support::free_port();
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("binding 127.0.0.1:0");
+        let port = socket.local_addr().expect("its address").port();
         Self {
             url: format!("http://127.0.0.1:{port}"),
-            port,
             inner: Arc::new(Mutex::new(Inner {
                 answer: Some(Answer::Ok),
                 ..Inner::default()
             })),
             released: watch::channel(false).0,
             server: Arc::new(Mutex::new(None)),
+            socket: Arc::new(Mutex::new(Some(socket))),
         }
     }
 
     /// Starts listening on the reserved port.
     pub async fn come_up(&self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("the fake Tracardi's port is free again");
+        let socket = self
+            .socket
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the fake Tracardi comes up once");
+        let listener = socket.listen(1024).expect("listening on the reserved port");
         let app = axum::Router::new()
             .route("/track", axum::routing::post(track))
             .with_state(Shared {
