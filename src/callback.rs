@@ -3,6 +3,7 @@
 
 use crate::connect::{Connect, ConnectError, Finished};
 use crate::delivery::DeliveryMonitor;
+use crate::metrics::EventSource;
 use crate::store::{Appended, Millis, NewEvent, Outbox, StoreError, now_millis};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -195,9 +196,13 @@ pub async fn record(
     if let Some(finished) = connect.finish(&redirect).await {
         let finished = finished.map_err(NotRecorded::Connect)?;
         let (event_id, event_type) = (finished.event.id.clone(), finished.event.event_type.clone());
-        if let Err(e) = outbox.append(finished.event.clone()).await {
-            tracing::error!(%event_id, error = %e, "connect event could not be stored");
-            return Err(NotRecorded::Connect(e.into()));
+        match outbox.append(finished.event.clone()).await {
+            Ok(Appended::New) => crate::metrics::event_stored(EventSource::Connect),
+            Ok(Appended::AlreadyStored) => {}
+            Err(e) => {
+                tracing::error!(%event_id, error = %e, "connect event could not be stored");
+                return Err(NotRecorded::Connect(e.into()));
+            }
         }
         delivery.wake();
         tracing::info!(%event_id, %event_type, "connect flow finished");
@@ -207,6 +212,9 @@ pub async fn record(
     let event_id = event.id.clone();
     match outbox.append(event).await {
         Ok(appended) => {
+            if appended == Appended::New {
+                crate::metrics::event_stored(EventSource::Callback);
+            }
             delivery.wake();
             tracing::info!(
                 %event_id,

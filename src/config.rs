@@ -75,6 +75,79 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Where `GET /metrics` (Prometheus' text format) is served, and to whom.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MetricsArgs {
+    /// Serve /metrics on this address and port instead of the main port, without a token (keep
+    /// the port inside the cluster), e.g. 0.0.0.0:9100.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// `true`: /metrics on the main port needs no bearer token. `false` (default): it takes the
+    /// same token as the other operator routes.
+    #[arg(long, env = "METRICS_PUBLIC", default_value = "false")]
+    pub metrics_public: String,
+}
+
+/// Who may read `/metrics`, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsConfig {
+    /// On the main port, with the bearer token.
+    MainPortWithToken,
+    /// On the main port, open to anyone (`METRICS_PUBLIC=true`).
+    MainPortPublic,
+    /// On its own listener, open to anyone who reaches it; the main port has no /metrics.
+    Separate(SocketAddr),
+}
+
+impl MetricsArgs {
+    pub fn check(&self, listen_addr: SocketAddr) -> Result<MetricsConfig, ConfigError> {
+        let public = match self.metrics_public.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" | "" => false,
+            other => {
+                return Err(ConfigError::new(
+                    "METRICS_PUBLIC",
+                    format!("'{other}' is not true or false"),
+                ));
+            }
+        };
+        let Some(addr) = self
+            .metrics_addr
+            .as_deref()
+            .filter(|a| !a.trim().is_empty())
+        else {
+            return Ok(if public {
+                MetricsConfig::MainPortPublic
+            } else {
+                MetricsConfig::MainPortWithToken
+            });
+        };
+        let addr: SocketAddr = addr.trim().parse().map_err(|_| {
+            ConfigError::new(
+                "METRICS_ADDR",
+                format!("'{addr}' is not an address and port like 0.0.0.0:9100"),
+            )
+        })?;
+        if public {
+            // Said rather than ignored: whoever set it may believe the main port serves it.
+            return Err(ConfigError::new(
+                "METRICS_PUBLIC",
+                "has no effect with METRICS_ADDR: /metrics is then served on METRICS_ADDR only, \
+                 without a token; unset one of them",
+            ));
+        }
+        if addr.port() != 0 && addr.port() == listen_addr.port() {
+            return Err(ConfigError::new(
+                "METRICS_ADDR",
+                "must use another port than LISTEN_ADDR",
+            ));
+        }
+        Ok(MetricsConfig::Separate(addr))
+    }
 }
 
 /// The shared store for several replicas (Redis), instead of the SQLite file in DATA_DIR. No
@@ -608,6 +681,7 @@ pub struct Config {
     pub limits: LimitConfig,
     /// The shared store, when set; otherwise the SQLite file in `data_dir`.
     pub redis: Option<RedisConfig>,
+    pub metrics: MetricsConfig,
 }
 
 impl TwitterArgs {
@@ -671,6 +745,7 @@ impl ServeArgs {
         let connect = self.connect.check()?;
         let limits = self.limits.check()?;
         let redis = self.redis.check()?;
+        let metrics = self.metrics.check(listen_addr)?;
         let (api_key, secret, source) = self.keys()?;
         Ok((
             Config {
@@ -690,6 +765,7 @@ impl ServeArgs {
                 connect,
                 limits,
                 redis,
+                metrics,
             },
             source,
         ))
@@ -976,5 +1052,41 @@ mod tests {
         }
         let error = redis("redis://h", "tt", "lax").unwrap_err().to_string();
         assert!(error.starts_with("REDIS_DURABILITY: "), "{error}");
+    }
+
+    #[test]
+    fn metrics_are_on_the_main_port_with_the_token_unless_said_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = |extra: &[&str]| args(extra, dir.path()).check().map(|(c, _)| c.metrics);
+        assert_eq!(metrics(&[]).unwrap(), MetricsConfig::MainPortWithToken);
+        assert_eq!(
+            metrics(&["--metrics-public", "true"]).unwrap(),
+            MetricsConfig::MainPortPublic
+        );
+        assert_eq!(
+            metrics(&["--metrics-addr", "127.0.0.1:9100"]).unwrap(),
+            MetricsConfig::Separate("127.0.0.1:9100".parse().unwrap())
+        );
+        let setting = |extra: &[&str]| metrics(extra).unwrap_err().setting;
+        assert_eq!(setting(&["--metrics-public", "maybe"]), "METRICS_PUBLIC");
+        assert_eq!(setting(&["--metrics-addr", "nowhere"]), "METRICS_ADDR");
+        assert_eq!(
+            setting(&[
+                "--metrics-addr",
+                "127.0.0.1:9100",
+                "--metrics-public",
+                "true"
+            ]),
+            "METRICS_PUBLIC"
+        );
+        assert_eq!(
+            setting(&[
+                "--listen-addr",
+                "0.0.0.0:20000",
+                "--metrics-addr",
+                "127.0.0.1:20000"
+            ]),
+            "METRICS_ADDR"
+        );
     }
 }

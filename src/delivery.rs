@@ -11,6 +11,7 @@
 //! [`supervise`] runs the worker and starts it again if it panics or ends.
 
 use crate::config::DeliveryConfig;
+use crate::metrics::DeliveryOutcome;
 use crate::store::{Millis, NewEvent, Outbox, StoredEvent, now_millis};
 use crate::tracardi::track::track_request;
 use serde::Serialize;
@@ -59,6 +60,18 @@ pub enum Verdict {
     Misconfigured { error: String },
     /// 400/406/422: Tracardi refuses this payload for good.
     Rejected { error: String },
+}
+
+impl Verdict {
+    /// What the verdict means for its events, as the metrics count it.
+    fn outcome(&self) -> DeliveryOutcome {
+        match self {
+            Verdict::Delivered => DeliveryOutcome::Delivered,
+            Verdict::Retry { .. } | Verdict::Unanswered { .. } => DeliveryOutcome::Retry,
+            Verdict::Misconfigured { .. } => DeliveryOutcome::Misconfigured,
+            Verdict::Rejected { .. } => DeliveryOutcome::Dead,
+        }
+    }
 }
 
 /// Maps an HTTP answer from `/track` to a verdict. Pure.
@@ -458,6 +471,9 @@ impl Worker {
                 None => wait,
             }
         };
+        if !matches!(&verdict, Verdict::Rejected { .. }) || chunk.len() == 1 {
+            crate::metrics::deliveries(verdict.outcome(), chunk.len() as u64);
+        }
         let (settled, delivered) = match verdict {
             Verdict::Delivered => {
                 let settled = self.store.mark_delivered(receipts()).await?;
@@ -504,7 +520,8 @@ impl Worker {
                 (u64::from(settled), false)
             }
             Verdict::Rejected { .. } => {
-                // One event spoils the payload: send them one by one to find which.
+                // One event spoils the payload: send them one by one to find which (each is
+                // counted by its own verdict).
                 let mut any = false;
                 for event in chunk {
                     let verdict = post(
@@ -601,8 +618,20 @@ async fn read_bounded(mut response: reqwest::Response) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-/// One POST of a TrackerPayload.
+/// One POST of a TrackerPayload, timed for the metrics.
 async fn post(
+    http: &reqwest::Client,
+    api_url: &str,
+    source_id: &str,
+    chunk: &[StoredEvent],
+) -> Verdict {
+    let started = std::time::Instant::now();
+    let verdict = post_untimed(http, api_url, source_id, chunk).await;
+    crate::metrics::delivery_request(verdict.outcome(), started.elapsed());
+    verdict
+}
+
+async fn post_untimed(
     http: &reqwest::Client,
     api_url: &str,
     source_id: &str,

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod metrics;
 pub mod microservice;
 pub mod oauth1;
 pub mod random;
@@ -56,6 +57,8 @@ pub async fn open_stores(config: &Config) -> Result<store::Stores, RunError> {
 /// Builds the shared state around stores that are already open (any backend).
 pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState {
     let store::Stores { outbox, pending } = stores;
+    // Before anything that counts: handles taken before the recorder exists stay no-ops.
+    let metrics = Arc::new(crate::metrics::Scraper::new(outbox.clone()));
     let client = twitter::client::XClient::new(&config.twitter);
     let connect = connect::Connect::new(
         client.clone(),
@@ -82,6 +85,8 @@ pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState 
             config.limits.trusted_proxies.clone(),
         ),
         plugin_body_limit: config.limits.plugin_body_limit,
+        metrics,
+        metrics_config: config.metrics,
     })
 }
 
@@ -105,11 +110,35 @@ pub async fn run(
     run_with(config, state, listener, shutdown).await
 }
 
-/// [`run`] with shared state built by the caller (e.g. around another event store).
+/// [`run`] with shared state built by the caller (e.g. around another event store). With
+/// `METRICS_ADDR`, binds the metrics listener first.
 pub async fn run_with(
     config: Config,
     state: http::AppState,
     listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let metrics_listener = match config.metrics {
+        crate::config::MetricsConfig::Separate(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("METRICS_ADDR: cannot listen on {addr}: {e}"))?,
+        ),
+        _ => None,
+    };
+    run_with_listeners(config, state, listener, metrics_listener, shutdown).await
+}
+
+/// How often the metrics' histogram samples are folded into their buckets between scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// [`run_with`] on a metrics listener bound by the caller (tests bind `127.0.0.1:0` and read the
+/// port), used when `METRICS_ADDR` is set.
+pub async fn run_with_listeners(
+    config: Config,
+    state: http::AppState,
+    listener: tokio::net::TcpListener,
+    metrics_listener: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     // Written once the service can answer: a reader of the file may connect at once.
@@ -118,6 +147,39 @@ pub async fn run_with(
         files::replace(path, format!("{port}\n").as_bytes(), false)
             .map_err(|e| format!("PORT_FILE: cannot write {}: {e}", path.display()))?;
     }
+    // Both servers stop when `shutdown` completes: the main one polls it and, when it is done,
+    // drops `stopping`, which ends the metrics server's wait.
+    let (stopping, mut stopped) = tokio::sync::watch::channel(());
+    let shutdown = async move {
+        shutdown.await;
+        drop(stopping);
+    };
+    let metrics_server = match metrics_listener {
+        Some(metrics_listener) => {
+            if let Ok(addr) = metrics_listener.local_addr() {
+                tracing::info!(metrics_addr = %addr, "GET /metrics is served on METRICS_ADDR, without a token");
+            }
+            Some(tokio::spawn(http::server::serve(
+                metrics_listener,
+                http::metrics::separate_router(state.metrics.clone()),
+                config.header_read_timeout,
+                async move {
+                    let _ = stopped.changed().await;
+                },
+            )))
+        }
+        None => None,
+    };
+    let upkeep = tokio::spawn({
+        let scraper = state.metrics.clone();
+        async move {
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                every.tick().await;
+                scraper.run_upkeep();
+            }
+        }
+    });
     let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
     // Supervised: a worker that panics or ends is started again.
     let worker = config.delivery.clone().map(|delivery| {
@@ -149,6 +211,10 @@ pub async fn run_with(
     )
     .await;
     forgetting.abort();
+    upkeep.abort();
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     if let Some(path) = &config.port_file {
         // The port is no longer ours: a file naming it would mislead.
         let _ = std::fs::remove_file(path);

@@ -119,6 +119,14 @@ pub fn validate_config(config: &Value) -> Result<Value, BTreeMap<String, String>
 /// costs time too), so that a large run does not hold an async worker and with it `/health`,
 /// `/callback` and the request timeout.
 pub async fn send_tweet(x: &XClient, run: Value) -> RunResponse {
+    let answer = run_send_tweet(x, run).await;
+    let port = answer.result.port;
+    let code = answer.result.value["code"].as_str().unwrap_or("ok");
+    crate::metrics::send_tweet_run(port, code);
+    answer
+}
+
+async fn run_send_tweet(x: &XClient, run: Value) -> RunResponse {
     let tweet = match tokio::task::spawn_blocking(move || prepare(&run)).await {
         Ok(Ok(tweet)) => tweet,
         Ok(Err(refusal)) => return *refusal,

@@ -39,14 +39,28 @@ impl std::fmt::Debug for Validator {
     }
 }
 
+/// The problem code of an answer that gave no verdict, as the API error names it.
+fn undecided_code(undecided: &Undecided) -> &'static str {
+    match undecided {
+        Undecided::RateLimited {
+            usage_capped: true, ..
+        } => "x_usage_capped",
+        Undecided::RateLimited { .. } => "x_rate_limited",
+        Undecided::Unexpected { .. } => "x_unexpected_answer",
+        Undecided::Timeout(_) => "x_timeout",
+        Undecided::Unreachable(_) => "x_unreachable",
+    }
+}
+
 impl From<Undecided> for ApiError {
     fn from(undecided: Undecided) -> Self {
+        let code = undecided_code(&undecided);
         match undecided {
             Undecided::RateLimited {
                 retry_after,
                 usage_capped: true,
             } => ApiError::too_many_requests(
-                "x_usage_capped",
+                code,
                 format!(
                     "X's usage cap for this app is reached; the check can be repeated in {retry_after} seconds \
                      or after raising the cap in X's Developer Console."
@@ -54,25 +68,25 @@ impl From<Undecided> for ApiError {
                 retry_after,
             ),
             Undecided::RateLimited { retry_after, .. } => ApiError::too_many_requests(
-                "x_rate_limited",
+                code,
                 format!("X rate-limited the check; try again in {retry_after} seconds."),
                 retry_after,
             ),
             Undecided::Unexpected { status, summary } => ApiError::bad_gateway(
-                "x_unexpected_answer",
+                code,
                 format!(
                     "X answered HTTP {status} with {summary}; the keys could not be judged. Try again later."
                 ),
             ),
             Undecided::Timeout(after) => ApiError::gateway_timeout(
-                "x_timeout",
+                code,
                 format!(
                     "X did not answer within {} ms; try again later.",
                     after.as_millis()
                 ),
             ),
             Undecided::Unreachable(cause) => ApiError::bad_gateway(
-                "x_unreachable",
+                code,
                 format!(
                     "X could not be reached ({cause}); check this server's network and TWITTER_API_URL."
                 ),
@@ -103,13 +117,24 @@ impl Validator {
             credentials,
             warnings,
         } = parsed;
-        let mut report = match credentials.client_id_as_api_key() {
+        let decided = match credentials.client_id_as_api_key() {
             // Decided without asking X: such a key can never sign.
-            Some(problem) => ValidationReport::invalid(problem),
-            None => self.ask_x(&credentials, refresh).await?,
+            Some(problem) => Ok(ValidationReport::invalid(problem)),
+            None => self.ask_x(&credentials, refresh).await,
+        };
+        let mut report = match decided {
+            Ok(report) => report,
+            Err(undecided) => {
+                crate::metrics::validation(undecided_code(&undecided), []);
+                return Err(undecided);
+            }
         };
         // Reading warnings depend on how the keys were pasted this time, so they are never cached.
         report.problems.splice(0..0, warnings);
+        crate::metrics::validation(
+            if report.valid { "valid" } else { "invalid" },
+            report.problems.iter().map(|problem| problem.code),
+        );
         Ok(report)
     }
 
@@ -131,8 +156,9 @@ impl Validator {
                 fresh = true;
                 self.call_x(credentials).await
             })
-            .await
-            .map_err(|shared| Undecided::clone(&shared))?;
+            .await;
+        crate::metrics::validation_cache(!fresh);
+        let report = report.map_err(|shared| Undecided::clone(&shared))?;
         Ok(ValidationReport {
             cached: !fresh,
             ..report

@@ -4,6 +4,7 @@ pub mod access_log;
 pub mod auth;
 pub mod authorize;
 pub mod callback;
+pub mod metrics;
 pub mod microservice;
 pub mod ops;
 pub mod outbox;
@@ -78,6 +79,10 @@ pub struct Shared {
     pub rate_limits: rate_limit::RateLimits,
     /// Largest body of [`LARGE_BODY_ROUTES`].
     pub plugin_body_limit: usize,
+    /// Renders `/metrics`, here or on the separate listener.
+    pub metrics: Arc<crate::metrics::Scraper>,
+    /// Where `/metrics` is served and whether it takes the token.
+    pub metrics_config: crate::config::MetricsConfig,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -135,7 +140,8 @@ fn api(plugin_body_limit: usize) -> OpenApiRouter<AppState> {
         .merge(callback::routes())
         .merge(authorize::routes())
         .merge(outbox::routes())
-        .merge(ops::routes());
+        .merge(ops::routes())
+        .merge(metrics::routes());
     access_log::with_body_limit(routes, MAX_BODY_BYTES).merge(access_log::with_body_limit(
         microservice::large_body_routes(),
         plugin_body_limit,

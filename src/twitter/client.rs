@@ -3,6 +3,7 @@
 use super::credentials::Credentials;
 use super::diagnosis::XAnswer;
 use crate::config::TwitterConfig;
+use crate::metrics::XOutcome;
 use crate::oauth1;
 use std::time::Duration;
 
@@ -14,6 +15,13 @@ pub enum TransportError {
     #[error("X could not be reached: {0}")]
     Unreachable(String),
 }
+
+/// X's endpoints this client calls: their paths, also the `endpoint` label of the metrics.
+const USERS_ME: &str = "/2/users/me";
+const TWEETS: &str = "/2/tweets";
+const REQUEST_TOKEN: &str = "/oauth/request_token";
+const ACCESS_TOKEN: &str = "/oauth/access_token";
+const OAUTH2_TOKEN: &str = "/2/oauth2/token";
 
 /// The most of an answer from X that is read: X's answers are a few KB.
 pub const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -49,10 +57,13 @@ impl XClient {
 
     /// `GET /2/users/me`, signed with the four keys.
     pub async fn users_me(&self, credentials: &Credentials) -> Result<XAnswer, TransportError> {
-        let url = self.url("/2/users/me");
+        let url = self.url(USERS_ME);
         let authorization = signed_header("GET", &url, credentials);
-        self.send(self.http.get(&url).header("authorization", authorization))
-            .await
+        self.send(
+            USERS_ME,
+            self.http.get(&url).header("authorization", authorization),
+        )
+        .await
     }
 
     /// `POST /2/tweets` with `{"text": …}`, signed (the JSON body is not part of the signature).
@@ -62,14 +73,14 @@ impl XClient {
         credentials: &Credentials,
         text: &str,
     ) -> Result<XAnswer, TransportError> {
-        let url = self.url("/2/tweets");
+        let url = self.url(TWEETS);
         let authorization = signed_header("POST", &url, credentials);
         let request = self
             .http
             .post(&url)
             .header("authorization", authorization)
             .json(&serde_json::json!({ "text": text }));
-        self.send(request).await
+        self.send(TWEETS, request).await
     }
 
     /// OAuth 1.0a step 1: `POST /oauth/request_token` with `oauth_callback`, signed with the
@@ -79,10 +90,13 @@ impl XClient {
         keys: oauth1::Keys<'_>,
         callback: &str,
     ) -> Result<XAnswer, TransportError> {
-        let url = self.url("/oauth/request_token");
+        let url = self.url(REQUEST_TOKEN);
         let authorization = header_for("POST", &url, keys, &[("oauth_callback", callback)]);
-        self.send(self.http.post(&url).header("authorization", authorization))
-            .await
+        self.send(
+            REQUEST_TOKEN,
+            self.http.post(&url).header("authorization", authorization),
+        )
+        .await
     }
 
     /// OAuth 1.0a step 3: `POST /oauth/access_token` with the verifier, signed with the request
@@ -92,10 +106,13 @@ impl XClient {
         keys: oauth1::Keys<'_>,
         verifier: &str,
     ) -> Result<XAnswer, TransportError> {
-        let url = self.url("/oauth/access_token");
+        let url = self.url(ACCESS_TOKEN);
         let authorization = header_for("POST", &url, keys, &[("oauth_verifier", verifier)]);
-        self.send(self.http.post(&url).header("authorization", authorization))
-            .await
+        self.send(
+            ACCESS_TOKEN,
+            self.http.post(&url).header("authorization", authorization),
+        )
+        .await
     }
 
     /// OAuth 2.0: `POST /2/oauth2/token`, exchanging a code and its PKCE verifier. A
@@ -115,28 +132,61 @@ impl XClient {
             ("code_verifier", code_verifier),
             ("client_id", client_id),
         ];
-        let mut request = self.http.post(self.url("/2/oauth2/token")).form(&form);
+        let mut request = self.http.post(self.url(OAUTH2_TOKEN)).form(&form);
         if let Some(secret) = client_secret {
             request = request.basic_auth(client_id, Some(secret));
         }
-        self.send(request).await
+        self.send(OAUTH2_TOKEN, request).await
     }
 
     /// `GET /2/users/me` with an OAuth 2.0 user token.
     pub async fn users_me_bearer(&self, token: &str) -> Result<XAnswer, TransportError> {
-        self.send(self.http.get(self.url("/2/users/me")).bearer_auth(token))
-            .await
+        self.send(
+            USERS_ME,
+            self.http.get(self.url(USERS_ME)).bearer_auth(token),
+        )
+        .await
     }
 
     /// `GET /2/users/me` signed with OAuth 1.0a keys.
     pub async fn users_me_signed(&self, keys: oauth1::Keys<'_>) -> Result<XAnswer, TransportError> {
-        let url = self.url("/2/users/me");
+        let url = self.url(USERS_ME);
         let authorization = header_for("GET", &url, keys, &[]);
-        self.send(self.http.get(&url).header("authorization", authorization))
-            .await
+        self.send(
+            USERS_ME,
+            self.http.get(&url).header("authorization", authorization),
+        )
+        .await
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<XAnswer, TransportError> {
+    /// Sends `request` to X's `endpoint` (its path, the metrics' label), reads the answer up to
+    /// [`MAX_ANSWER_BYTES`], and counts the call and X's rate-limit headroom.
+    async fn send(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<XAnswer, TransportError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(request).await;
+        let outcome = match &result {
+            Ok(answer) => {
+                let header = |name| super::diagnosis::header_u64(&answer.headers, name);
+                crate::metrics::x_rate_limit(
+                    endpoint,
+                    header("x-rate-limit-limit"),
+                    header("x-rate-limit-remaining"),
+                    header("x-rate-limit-reset"),
+                );
+                XOutcome::Answered(answer.status)
+            }
+            Err(TransportError::Timeout(_)) => XOutcome::TimedOut,
+            Err(TransportError::Unreachable(_)) => XOutcome::Unreachable,
+        };
+        crate::metrics::x_request(endpoint, outcome, started.elapsed());
+        result
+    }
+
+    async fn exchange(&self, request: reqwest::RequestBuilder) -> Result<XAnswer, TransportError> {
         let exchange = async {
             let mut response = request.send().await?;
             let status = response.status().as_u16();

@@ -57,7 +57,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+/// A header's value as a whole number, when it is one.
+pub fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     header(headers, name).and_then(|v| v.trim().parse().ok())
 }
 

@@ -11,6 +11,7 @@ mod fake_tracardi;
 mod fake_x;
 mod leak;
 mod limits;
+mod metrics;
 mod microservice;
 mod ops;
 mod redis;

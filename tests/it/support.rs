@@ -107,18 +107,35 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding 127.0.0.1:0");
-        Self::start(listener, extra_args, wrap).await
+        Self::start(listener, None, extra_args, wrap).await
     }
 
     /// [`TestApp::spawn`] on a listener the test bound itself, for settings that must name the
     /// service's own address before it starts (e.g. `PUBLIC_URL`): bind `127.0.0.1:0`, read
     /// `local_addr()`, then start. No port is ever released and picked up again.
     pub async fn spawn_on(listener: tokio::net::TcpListener, extra_args: &[&str]) -> TestApp {
-        Self::start(listener, extra_args, |outbox| outbox).await
+        Self::start(listener, None, extra_args, |outbox| outbox).await
+    }
+
+    /// [`TestApp::spawn`] with `METRICS_ADDR` naming `metrics_listener`, which the test bound
+    /// itself (on `127.0.0.1:0`) and whose address it knows.
+    pub async fn spawn_with_metrics_listener(
+        metrics_listener: tokio::net::TcpListener,
+        extra_args: &[&str],
+    ) -> TestApp {
+        let metrics_addr = metrics_listener.local_addr().expect("a bound listener");
+        let metrics_addr = metrics_addr.to_string();
+        let mut args = vec!["--metrics-addr", metrics_addr.as_str()];
+        args.extend_from_slice(extra_args);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding 127.0.0.1:0");
+        Self::start(listener, Some(metrics_listener), &args, |outbox| outbox).await
     }
 
     async fn start(
         listener: tokio::net::TcpListener,
+        metrics_listener: Option<tokio::net::TcpListener>,
         extra_args: &[&str],
         wrap: impl FnOnce(Arc<dyn Outbox>) -> Arc<dyn Outbox>,
     ) -> TestApp {
@@ -139,10 +156,11 @@ impl TestApp {
         let secret = config.secret.expose_secret().to_owned();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(tracardi_twitter::run_with(
+        let server = tokio::spawn(tracardi_twitter::run_with_listeners(
             config,
             state,
             listener,
+            metrics_listener,
             async move {
                 // A dropped sender (the TestApp went away) stops the server too.
                 let _ = stop.await;
