@@ -80,6 +80,10 @@ pub struct Finished {
     pub outcome: Outcome,
     pub username: Option<String>,
     pub return_to: Option<String>,
+    /// The connected X account's id (none when the visitor refused).
+    pub x_user_id: Option<String>,
+    /// X Activity API subscriptions made for the account as it connected.
+    pub subscription_ids: Vec<String>,
 }
 
 pub struct Connect {
@@ -283,6 +287,8 @@ impl Connect {
                 outcome: Outcome::Denied,
                 username: None,
                 return_to: visitor.return_to,
+                x_user_id: None,
+                subscription_ids: Vec::new(),
             }));
         }
         let account = match redirect.flow {
@@ -294,6 +300,7 @@ impl Connect {
         };
         Some(account.map(|account| {
             let username = account.username.clone();
+            let x_user_id = account.id.clone();
             let mut properties = Map::new();
             properties.insert("flow".into(), redirect.flow.as_str().into());
             properties.insert("user_id".into(), account.id.into());
@@ -304,6 +311,8 @@ impl Connect {
                 outcome: Outcome::Granted,
                 username: Some(username),
                 return_to: visitor.return_to,
+                x_user_id: Some(x_user_id),
+                subscription_ids: Vec::new(),
             }
         }))
     }
