@@ -28,7 +28,8 @@ stop() {
 }
 trap stop EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 python3 - "$work/bodies.tsv" "$SECRET_X" "$BODIES_COUNT" <<'PY'
 import base64, hashlib, hmac, json, sys
@@ -48,43 +49,17 @@ with open(path, "w") as out:
         out.write("sha256=%s\t%s\n" % (tag, body))
 PY
 
-start() {
-    local name=$1 redis_url=$2 port
-    port=$(free_port)
-    mkdir -p "$work/$name"
-    env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" DATA_DIR="$work/$name" \
-        API_KEY=bench-api-key-0123456789abcdef-0123456789 SECRET=bench-secret-0123456789abcdef-012345 \
-        TWITTER_CONSUMER_KEY=bench-consumer-key TWITTER_CONSUMER_SECRET="$SECRET_X" \
-        PUBLIC_RATE_LIMIT=0 REDIS_URL="$redis_url" RUST_LOG=warn \
-        target/release/tracardi-twitter >"$work/$name.log" 2>&1 &
-    pids+=($!)
-    until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.1; done
-    echo "$port"
-}
-
-# wrk with a script; prints "<requests/s> <p99 ms> <the script's own line>".
-load() {
-    local port=$1 script=$2
-    BODIES="$work/bodies.tsv" RUN="$(date +%s%N)-$port" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" \
-        --latency -s "$script" "http://127.0.0.1:$port" >"$work/wrk.txt"
-    awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p=$2; if (p ~ /us$/) {sub(/us/,"",p); p=p/1000} else if (p ~ /ms$/) {sub(/ms/,"",p)} else if (p ~ /s$/) {sub(/s/,"",p); p=p*1000}} /^(webhooks|callbacks):/ {line=$0} END {printf "%.0f %.2f %s\n", rps, p, line}' "$work/wrk.txt"
-}
+start() { start_service "$1" "$2" TWITTER_CONSUMER_KEY=bench-consumer-key TWITTER_CONSUMER_SECRET="$SECRET_X"; }
 
 report() {
     local store=$1 port=$2
-    read -r rps p99 line < <(load "$port" scripts/wrk-webhook.lua)
+    read -r rps p99 line < <(wrk_load "$port" "$CONNECTIONS" scripts/wrk-webhook.lua)
     printf '%-7s POST /x/webhook (signed): %8s stored/s  p99 %6s ms   %s\n' "$store" "$rps" "$p99" "$line"
-    read -r rps p99 line < <(load "$port" scripts/wrk-callback.lua)
+    read -r rps p99 line < <(wrk_load "$port" "$CONNECTIONS" scripts/wrk-callback.lua)
     printf '%-7s GET /callback:             %8s stored/s  p99 %6s ms   %s\n' "$store" "$rps" "$p99" "$line"
 }
 
 report SQLite "$(start sqlite "")"
 if [[ -n ${REDIS:-} ]]; then
-    command -v redis-server >/dev/null || { echo "redis-server is needed" >&2; exit 1; }
-    redis_port=$(free_port)
-    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes \
-        --appendfsync always --save "" --daemonize no >"$work/redis.log" 2>&1 &
-    pids+=($!)
-    until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.1; done
-    report Redis "$(start redis "redis://127.0.0.1:$redis_port/0")"
+    report Redis "$(start redis "redis://127.0.0.1:$(start_redis)/0")"
 fi

@@ -503,6 +503,25 @@ impl RedisStore {
         }
     }
 
+    /// Appends an event as pending (`dead` empty) or as a dead letter with that reason.
+    async fn append_as(&self, event: NewEvent, dead: &str) -> Result<Appended, StoreError> {
+        let json = serde_json::to_string(&event).map_err(|e| backend(e.to_string()))?;
+        let mut invocation = self.event_script(&self.inner.scripts.append);
+        invocation
+            .arg(&event.id)
+            .arg(json)
+            .arg(event.created)
+            .arg(dead);
+        let new: i64 = self.run(&invocation, true).await?;
+        // A repeat is waited for too: the first write may not have reached the replicas yet.
+        self.replicated().await?;
+        Ok(if new == 1 {
+            Appended::New
+        } else {
+            Appended::AlreadyStored
+        })
+    }
+
     fn event_script<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
         let mut invocation = script.prepare_invoke();
         for key in self.inner.keys.event_sets() {
@@ -629,38 +648,16 @@ impl Outbox for RedisStore {
             .clone()
     }
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
-        let json = serde_json::to_string(&event).map_err(|e| backend(e.to_string()))?;
-        let mut invocation = self.event_script(&self.inner.scripts.append);
-        invocation
-            .arg(&event.id)
-            .arg(json)
-            .arg(event.created)
-            .arg("");
-        let new: i64 = self.run(&invocation, true).await?;
-        // A repeat is waited for too: the first write may not have reached the replicas yet.
-        self.replicated().await?;
-        Ok(if new == 1 {
-            Appended::New
-        } else {
-            Appended::AlreadyStored
-        })
+        self.append_as(event, "").await
     }
     async fn append_dead(&self, event: NewEvent, reason: String) -> Result<Appended, StoreError> {
-        let json = serde_json::to_string(&event).map_err(|e| backend(e.to_string()))?;
-        let mut invocation = self.event_script(&self.inner.scripts.append);
-        invocation
-            .arg(&event.id)
-            .arg(json)
-            .arg(event.created)
-            // Never empty: an empty reason would store the event as pending.
-            .arg(if reason.is_empty() { "dead" } else { &reason });
-        let new: i64 = self.run(&invocation, true).await?;
-        self.replicated().await?;
-        Ok(if new == 1 {
-            Appended::New
+        // Never empty: an empty reason stores the event as pending.
+        let reason = if reason.is_empty() {
+            "dead".into()
         } else {
-            Appended::AlreadyStored
-        })
+            reason
+        };
+        self.append_as(event, &reason).await
     }
     async fn claim_due(
         &self,

@@ -188,6 +188,18 @@ struct Builder {
     activity: Activity,
 }
 
+/// What both APIs say of a post, read from their own shapes (v2 Post, v1.1 Tweet).
+struct Post<'a> {
+    id: Option<String>,
+    text: Option<&'a str>,
+    lang: Option<&'a str>,
+    /// ISO 8601.
+    created_at: Option<String>,
+    author: Option<String>,
+    author_username: Option<String>,
+    in_reply_to: Option<String>,
+}
+
 impl Builder {
     fn new(format: Format, x_event_type: String, event_type: &'static str) -> Self {
         Self {
@@ -209,6 +221,24 @@ impl Builder {
         if let Some(value) = value {
             self.activity.properties.insert(name.into(), value.into());
         }
+    }
+
+    /// A post's properties; its author is who acted.
+    fn post(&mut self, post: Post<'_>) {
+        let url = post
+            .id
+            .as_deref()
+            .map(|id| post_url(post.author_username.as_deref(), id));
+        self.set("post_id", post.id);
+        self.set("text", post.text);
+        self.set("post_url", url);
+        self.set("lang", post.lang);
+        self.set("created_at", post.created_at);
+        self.set("author_id", post.author.clone());
+        self.set("author_username", post.author_username.clone());
+        self.set("actor_username", post.author_username);
+        self.set("in_reply_to_post_id", post.in_reply_to);
+        self.activity.actor_id = post.author;
     }
 
     fn finish(mut self, key: String, x_payload: Value) -> Activity {
@@ -264,30 +294,20 @@ fn xaa(data: &Value, event_type: &str) -> Activity {
         types::POST_CREATED | types::MENTION | types::REPLY | types::QUOTE | types::REPOST => {
             let author = text(&payload["author_id"]);
             let post_id = text(&payload["id"]);
-            let author_name = username(&author);
-            b.set("post_id", post_id.clone());
-            b.set("text", payload["text"].as_str());
-            b.set(
-                "post_url",
-                post_id
-                    .as_deref()
-                    .map(|id| post_url(author_name.as_deref(), id)),
-            );
-            b.set("lang", payload["lang"].as_str());
-            b.set("created_at", payload["created_at"].as_str());
-            b.set("author_id", author.clone());
-            b.set("author_username", author_name.clone());
-            b.set("actor_username", author_name);
+            b.post(Post {
+                id: post_id.clone(),
+                text: payload["text"].as_str(),
+                lang: payload["lang"].as_str(),
+                created_at: payload["created_at"].as_str().map(str::to_owned),
+                author_username: username(&author),
+                author,
+                in_reply_to: text(&payload["in_reply_to_tweet_id"]),
+            });
             b.set("conversation_id", text(&payload["conversation_id"]));
-            b.set(
-                "in_reply_to_post_id",
-                text(&payload["in_reply_to_tweet_id"]),
-            );
             b.set(
                 "referenced_post_id",
                 payload["referenced_tweets"][0]["id"].as_str(),
             );
-            b.activity.actor_id = author;
             key = post_id.map(|id| post_key(account.as_deref(), &x_event_type, &id));
         }
         types::POST_DELETED => {
@@ -625,33 +645,20 @@ fn aaa_tweet(for_user: &str, tweet: &Value) -> Activity {
     let event_type = post_type(x_event_type).unwrap_or(types::POST_CREATED);
     let mut b = Builder::new(Format::Aaa, x_event_type.into(), event_type);
     let post_id = id_of(tweet);
-    let author_name = tweet["user"]["screen_name"].as_str().map(str::to_owned);
-    let full_text = tweet["extended_tweet"]["full_text"]
-        .as_str()
-        .or(tweet["full_text"].as_str())
-        .or(tweet["text"].as_str());
     b.activity.account_id = Some(for_user.to_owned());
-    b.set("post_id", post_id.clone());
-    b.set("text", full_text);
-    b.set(
-        "post_url",
-        post_id
-            .as_deref()
-            .map(|id| post_url(author_name.as_deref(), id)),
-    );
-    b.set("lang", tweet["lang"].as_str());
-    b.set(
-        "created_at",
-        tweet["created_at"].as_str().and_then(iso_from_twitter_date),
-    );
-    b.set("author_id", author.clone());
-    b.set("author_username", author_name.clone());
-    b.set("actor_username", author_name);
-    b.set(
-        "in_reply_to_post_id",
-        text(&tweet["in_reply_to_status_id_str"]).or_else(|| text(&tweet["in_reply_to_status_id"])),
-    );
-    b.activity.actor_id = author;
+    b.post(Post {
+        id: post_id.clone(),
+        text: tweet["extended_tweet"]["full_text"]
+            .as_str()
+            .or(tweet["full_text"].as_str())
+            .or(tweet["text"].as_str()),
+        lang: tweet["lang"].as_str(),
+        created_at: tweet["created_at"].as_str().and_then(iso_from_twitter_date),
+        author_username: tweet["user"]["screen_name"].as_str().map(str::to_owned),
+        author,
+        in_reply_to: text(&tweet["in_reply_to_status_id_str"])
+            .or_else(|| text(&tweet["in_reply_to_status_id"])),
+    });
     let key = match &post_id {
         Some(id) => post_key(Some(for_user), x_event_type, id),
         None => format!("aaa|{for_user}|tweet_create_events|{tweet}"),

@@ -3,18 +3,14 @@
 //! and the events that reach the fake Tracardi: their types, properties, profiles, and one
 //! event per activity however often X delivers it.
 
-use crate::fake_tracardi::FakeTracardi;
-use crate::fake_x::{self, ACCOUNT_ID, FakeX, Scenario, USERNAME, WebhookSender, x_signature};
+use crate::fake_x::{self, ACCOUNT_ID, USERNAME, WebhookSender, x_signature};
 use crate::redis_server::RedisServer;
-use crate::support::{self, TestApp, delivery_args};
+use crate::support::{self, TestApp};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const CONSUMER_KEY: &str = "webhook-consumer-key";
-const CONSUMER_SECRET: &str = "consumer-secret";
-const CLIENT_ID: &str = "d2ViaG9vay1jbGllbnQ6MTpjaQ";
-const CLIENT_SECRET: &str = "webhook-client-secret";
-const SOURCE: &str = "x-activity-source";
+use crate::connect::{CLIENT_SECRET, CONSUMER_SECRET};
+
 const WAIT: Duration = Duration::from_secs(15);
 
 /// The subscribed account of the documented examples.
@@ -63,59 +59,25 @@ const AAA_FOLLOW: &str = r#"{"for_user_id":"2244994945","follow_events":[{"type"
 const AAA_REVOKE: &str = r#"{"user_event":{"revoke":{"date_time":"2018-05-24T09:48:12+00:00","target":{"app_id":"13090192"},
   "source":{"user_id":"63046977"}}}}"#;
 
+/// The connect tests' service (both flows, a fake Tracardi), and X's sender for its webhook,
+/// signing with the app's consumer secret.
 struct Setup {
-    x: FakeX,
-    tracardi: FakeTracardi,
-    app: TestApp,
+    connect: crate::connect::Setup,
     sender: WebhookSender,
-    http: reqwest::Client,
 }
 
-/// The service with the connect flows' app (its consumer secret answers the CRC and checks
-/// signatures), delivering to a fake Tracardi.
-async fn setup(extra: &[&str]) -> Setup {
-    let x = FakeX::start(Scenario::Ok {
-        access_level: Some("read-write"),
-    })
-    .await;
-    x.oauth2_client(CLIENT_ID, Some(CLIENT_SECRET));
-    let tracardi = FakeTracardi::start().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let public = format!("http://{}", listener.local_addr().unwrap());
-    x.approve_callbacks(&[&format!("{public}/callback")]);
-    let authorize2 = x.oauth2_authorize_url();
-    let mut args = vec![
-        "--public-url",
-        &public,
-        "--twitter-api-url",
-        &x.url,
-        "--twitter-consumer-key",
-        CONSUMER_KEY,
-        "--twitter-consumer-secret",
-        CONSUMER_SECRET,
-        "--twitter-client-id",
-        CLIENT_ID,
-        "--twitter-client-secret",
-        CLIENT_SECRET,
-        "--twitter-oauth2-authorize-url",
-        &authorize2,
-    ];
-    args.extend(delivery_args(&tracardi.url, SOURCE, &[]));
-    args.extend_from_slice(extra);
-    let app = TestApp::spawn_on(listener, &args).await;
-    let sender = WebhookSender::new(&app.url("/x/webhook"), CONSUMER_SECRET);
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap();
-    Setup {
-        x,
-        tracardi,
-        app,
-        sender,
-        http,
+impl std::ops::Deref for Setup {
+    type Target = crate::connect::Setup;
+
+    fn deref(&self) -> &Self::Target {
+        &self.connect
     }
+}
+
+async fn setup(extra: &[&str]) -> Setup {
+    let connect = crate::connect::setup(extra).await;
+    let sender = WebhookSender::new(&connect.app.url("/x/webhook"), CONSUMER_SECRET);
+    Setup { connect, sender }
 }
 
 impl Setup {
@@ -145,19 +107,11 @@ impl Setup {
 
     /// Connects the fake X's account (ACCOUNT_ID, @USERNAME) through OAuth 2.0 for `profile`.
     async fn connect(&self, profile: &str) {
-        let response = self
-            .http
-            .get(
-                self.app
-                    .url(&format!("/authorize?flow=oauth2&profile_id={profile}")),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 302);
-        let page = response.headers()["location"].to_str().unwrap().to_owned();
+        let page = self
+            .start(&format!("flow=oauth2&profile_id={profile}"))
+            .await;
         let back = fake_x::link(&page, "approve").await;
-        let response = self.http.get(&back).send().await.unwrap();
+        let response = self.get(&back).await;
         assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     }
 }
@@ -174,10 +128,16 @@ fn of_type<'a>(
 
 #[tokio::test]
 async fn the_crc_is_answered_with_the_consumer_secret() {
-    let s = setup(&[]).await;
-    let response = s
-        .http
-        .get(s.app.url("/x/webhook?crc_token=challenge_string"))
+    let vector = TestApp::spawn(&[
+        "--twitter-consumer-key",
+        "key",
+        "--twitter-consumer-secret",
+        "consumer-secret",
+    ])
+    .await;
+    let response = vector
+        .client
+        .get(vector.url("/x/webhook?crc_token=challenge_string"))
         .send()
         .await
         .unwrap();
@@ -189,7 +149,8 @@ async fn the_crc_is_answered_with_the_consumer_secret() {
         body,
         json!({"response_token": "sha256=S/mG8E9n5SjoGuCqHguvP8K8uuu5ogCPF0dOpIdyZlk="})
     );
-    // Any token, answered as X computes it (the fake X's own HMAC).
+    // Any token, with any secret, answered as X computes it (the fake X's own HMAC).
+    let s = setup(&[]).await;
     let token = "ZjAxNTNlMzYtNGIxYS00ZDQ3LTk2ZTctYjUwZjNjYjFkYzZm+/=";
     let mut url = url::Url::parse(&s.app.url("/x/webhook")).unwrap();
     url.query_pairs_mut().append_pair("crc_token", token);
@@ -585,7 +546,6 @@ async fn events_go_to_the_profile_linked_to_the_account() {
         })
         .unwrap();
     assert!(like_request.profile_less);
-    drop(s.x);
 }
 
 #[tokio::test]
@@ -644,7 +604,7 @@ async fn replicas_on_redis_share_repeats_and_links() {
         "--redis-url",
         &url,
         "--twitter-consumer-key",
-        CONSUMER_KEY,
+        "key",
         "--twitter-consumer-secret",
         CONSUMER_SECRET,
     ])
