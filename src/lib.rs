@@ -21,6 +21,7 @@ pub mod telemetry;
 pub mod tracardi;
 pub mod twitter;
 pub mod validation;
+pub mod x_admin;
 
 use crate::config::{Config, KeySource};
 use std::future::Future;

@@ -19,3 +19,4 @@ mod slow;
 mod store;
 mod support;
 mod validate;
+mod x_admin;

@@ -18,6 +18,8 @@
 
 mod flows;
 mod signature;
+mod subscriptions;
+mod webhooks;
 
 use axum::Router;
 use axum::body::Body;
@@ -30,6 +32,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 pub use signature::*;
+pub use subscriptions::{Subscription, SubscriptionFailure};
+pub use webhooks::{CrcCheck, ReplayJob, Webhook, crc_response};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -156,6 +160,7 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     tweets: Mutex<TweetScenario>,
     flows: Mutex<Flows>,
+    admin: Mutex<webhooks::Admin>,
 }
 
 pub struct FakeX {
@@ -399,6 +404,33 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Route::Oauth2Page => return oauth2_page(&shared, query.as_deref()),
         Route::Oauth2Token => return oauth2_token(&shared, &parts.headers, &body).await,
         Route::UsersMe | Route::Other => {}
+    }
+    if let Some(response) = webhooks::answer(
+        &shared,
+        &parts.method,
+        &path,
+        &body,
+        authorization,
+        verdict.is_ok(),
+        &oauth,
+    )
+    .await
+    {
+        return response;
+    }
+    if let Some(response) = subscriptions::answer(
+        &shared,
+        &parts.method,
+        &path,
+        query.as_deref(),
+        &body,
+        authorization,
+        verdict.is_ok(),
+        &oauth,
+    )
+    .await
+    {
+        return response;
     }
     if let Some(token) = bearer(authorization)
         && route == Route::UsersMe
