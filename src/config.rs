@@ -1087,21 +1087,41 @@ mod tests {
         );
         for (extra, setting, says) in [
             (
-                vec!["--x-activity-events", "like.create dm.sent", "--x-webhook-id", "1"],
+                vec![
+                    "--x-activity-events",
+                    "like.create dm.sent",
+                    "--x-webhook-id",
+                    "1",
+                ],
                 "TWITTER_SCOPES",
                 "like.read (for like.create)",
             ),
-            (vec!["--x-activity-events", "mentions", "--x-webhook-id", "1"], "X_ACTIVITY_EVENTS", "unknown event type 'mentions'"),
-            (vec!["--x-activity-events", "dm.sent"], "X_ACTIVITY_EVENTS", "X_WEBHOOK_ID"),
-            (vec!["--x-activity-events", "dm.sent", "--x-webhook-id", "hook-1"], "X_WEBHOOK_ID", "digits"),
+            (
+                vec!["--x-activity-events", "mentions", "--x-webhook-id", "1"],
+                "X_ACTIVITY_EVENTS",
+                "unknown event type 'mentions'",
+            ),
+            (
+                vec!["--x-activity-events", "dm.sent"],
+                "X_ACTIVITY_EVENTS",
+                "X_WEBHOOK_ID",
+            ),
+            (
+                vec!["--x-activity-events", "dm.sent", "--x-webhook-id", "hook-1"],
+                "X_WEBHOOK_ID",
+                "digits",
+            ),
         ] {
             let error = check(&extra).unwrap_err();
             assert_eq!(error.setting, setting, "{extra:?}: {error}");
             assert!(error.to_string().contains(says), "{extra:?}: {error}");
         }
-        let error = args(&["--x-activity-events", "dm.sent", "--x-webhook-id", "1"], dir.path())
-            .check()
-            .unwrap_err();
+        let error = args(
+            &["--x-activity-events", "dm.sent", "--x-webhook-id", "1"],
+            dir.path(),
+        )
+        .check()
+        .unwrap_err();
         assert!(error.to_string().contains("TWITTER_CLIENT_ID"), "{error}");
     }
 

@@ -4,11 +4,11 @@
 //! 1 when X refused, 2 when it could not run (a setting missing, X unreachable).
 
 use crate::config::TwitterArgs;
+use crate::oauth1;
 use crate::twitter::activity;
 use crate::twitter::client::{TransportError, XClient};
 use crate::twitter::diagnosis::XAnswer;
 use crate::twitter::webhooks::{Auth, NewSubscription, is_webhook_id, webhook_id_for};
-use crate::oauth1;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
@@ -63,8 +63,12 @@ impl KeyArgs {
 
     /// OAuth 1.0a user context, when all four keys are given.
     fn oauth1(&self) -> Option<oauth1::Keys<'_>> {
-        let [Some(consumer_key), Some(consumer_secret), Some(token), Some(token_secret)] =
-            self.values()
+        let [
+            Some(consumer_key),
+            Some(consumer_secret),
+            Some(token),
+            Some(token_secret),
+        ] = self.values()
         else {
             return None;
         };
@@ -217,7 +221,14 @@ impl<'a> Admin<'a> {
 
     /// Every secret this command knows, to be masked wherever it shows up.
     fn secrets(&self) -> Vec<String> {
-        let mut secrets: Vec<String> = self.args.keys.values().iter().flatten().map(|s| (*s).to_owned()).collect();
+        let mut secrets: Vec<String> = self
+            .args
+            .keys
+            .values()
+            .iter()
+            .flatten()
+            .map(|s| (*s).to_owned())
+            .collect();
         if let Some(bearer) = &self.bearer {
             secrets.push(bearer.expose_secret().to_owned());
         }
@@ -225,7 +236,11 @@ impl<'a> Admin<'a> {
     }
 
     /// Prints X's answer (masked) and passes it on; a transport error stops with 2.
-    fn answer(&self, what: &str, answer: Result<XAnswer, TransportError>) -> Result<(u16, Value), Stop> {
+    fn answer(
+        &self,
+        what: &str,
+        answer: Result<XAnswer, TransportError>,
+    ) -> Result<(u16, Value), Stop> {
         let answer = answer.map_err(|e| cannot_run(format!("{what}: {e}")))?;
         let secrets = self.secrets();
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -249,17 +264,20 @@ impl<'a> Admin<'a> {
             return Ok(id.to_owned());
         }
         let url = self.webhook_url()?;
-        let bearer = self.bearer(
-            "finding the webhook's id without one given (GET /2/webhooks)",
-        )?;
+        let bearer = self.bearer("finding the webhook's id without one given (GET /2/webhooks)")?;
         let (status, body) = self.answer("GET /2/webhooks", self.x.list_webhooks(bearer).await)?;
         if status != 200 {
-            return Err(Stop(REFUSED, format!("X refused to list the webhooks: {}", summary(&body))));
+            return Err(Stop(
+                REFUSED,
+                format!("X refused to list the webhooks: {}", summary(&body)),
+            ));
         }
         webhook_id_for(&body, &url).ok_or_else(|| {
             Stop(
                 REFUSED,
-                format!("X lists no webhook for {url}: `tracardi-twitter webhook register` registers it"),
+                format!(
+                    "X lists no webhook for {url}: `tracardi-twitter webhook register` registers it"
+                ),
             )
         })
     }
@@ -270,7 +288,8 @@ pub fn webhook_url(public_url: Option<&str>) -> Result<String, String> {
     let public_url = public_url.map(str::trim).filter(|u| !u.is_empty()).ok_or(
         "PUBLIC_URL is not set: the webhook X calls is {PUBLIC_URL}/x/webhook (--public-url)",
     )?;
-    let base = crate::config::parse_base_url("PUBLIC_URL", public_url).map_err(|e| e.to_string())?;
+    let base =
+        crate::config::parse_base_url("PUBLIC_URL", public_url).map_err(|e| e.to_string())?;
     Ok(format!("{base}/x/webhook"))
 }
 
@@ -302,7 +321,10 @@ fn mask_value(value: &mut Value) {
                 let name = name.to_ascii_lowercase();
                 let secret = name.contains("secret")
                     || (name.contains("token")
-                        && !matches!(name.as_str(), "next_token" | "previous_token" | "pagination_token"));
+                        && !matches!(
+                            name.as_str(),
+                            "next_token" | "previous_token" | "pagination_token"
+                        ));
                 if secret && !inner.is_null() {
                     *inner = Value::String("****".into());
                 } else {
@@ -323,7 +345,11 @@ pub fn x_date(time: SystemTime) -> String {
 
 /// The replay window: RFC 3339 UTC times, `to` defaulting to `now`, the start within the last
 /// 24 hours and before the end, the end not in the future. The error says what is wrong.
-pub fn replay_window(from: &str, to: Option<&str>, now: SystemTime) -> Result<(String, String), String> {
+pub fn replay_window(
+    from: &str,
+    to: Option<&str>,
+    now: SystemTime,
+) -> Result<(String, String), String> {
     let parse = |flag: &str, text: &str| {
         humantime::parse_rfc3339(text.trim()).map_err(|_| {
             format!("--{flag} '{text}' is not a UTC time in RFC 3339 like 2026-11-29T08:00:00Z")
@@ -357,7 +383,9 @@ fn advice(body: &Value, url: &str) -> Option<String> {
              TWITTER_CONSUMER_SECRET set to this app's API Key Secret"
         ))
     } else if text.contains("UrlValidationFailed") {
-        Some(format!("X does not accept {url}: it must be https, without a port"))
+        Some(format!(
+            "X does not accept {url}: it must be https, without a port"
+        ))
     } else if text.contains("DuplicateUrlFailed") {
         Some("the URL is registered already: `tracardi-twitter webhook list` shows its id".into())
     } else if text.contains("WebhookLimitExceeded") {
@@ -409,7 +437,10 @@ async fn register(args: &AdminArgs) -> Result<String, Stop> {
     let admin = Admin::new(args)?;
     let url = admin.webhook_url()?;
     let auth = admin.auth()?;
-    let (status, body) = admin.answer("POST /2/webhooks", admin.x.register_webhook(auth, &url).await)?;
+    let (status, body) = admin.answer(
+        "POST /2/webhooks",
+        admin.x.register_webhook(auth, &url).await,
+    )?;
     if !(200..300).contains(&status) {
         return Err(refused("X did not register the webhook", &body, &url));
     }
@@ -441,7 +472,11 @@ async fn list(args: &AdminArgs) -> Result<String, Stop> {
                 Some(false) => "INVALID (X sends it no events: `webhook validate` re-runs the CRC)",
                 None => "validity unknown",
             },
-            if ours.as_deref() == Some(url) { " (this service's)" } else { "" }
+            if ours.as_deref() == Some(url) {
+                " (this service's)"
+            } else {
+                ""
+            }
         ));
     }
     Ok(lines.join("\n"))
@@ -451,13 +486,18 @@ async fn validate(args: &IdArgs) -> Result<String, Stop> {
     let admin = Admin::new(&args.admin)?;
     let auth = admin.auth()?;
     let id = admin.webhook_id(args.id.as_deref()).await?;
-    let url = webhook_url(args.admin.public_url.as_deref()).unwrap_or_else(|_| "the webhook's URL".into());
+    let url = webhook_url(args.admin.public_url.as_deref())
+        .unwrap_or_else(|_| "the webhook's URL".into());
     let (status, body) = admin.answer(
         &format!("PUT /2/webhooks/{id}"),
         admin.x.validate_webhook(auth, &id).await,
     )?;
     if !(200..300).contains(&status) {
-        return Err(refused(&format!("X's CRC of webhook {id} did not pass; it is invalid"), &body, &url));
+        return Err(refused(
+            &format!("X's CRC of webhook {id} did not pass; it is invalid"),
+            &body,
+            &url,
+        ));
     }
     match body["data"]["valid"].as_bool() {
         Some(true) => Ok(format!("VALID: webhook {id} passed X's CRC")),
@@ -482,14 +522,19 @@ async fn delete(args: &IdArgs) -> Result<String, Stop> {
     if (200..300).contains(&status) && body["data"]["deleted"] == true {
         Ok(format!("DELETED: webhook {id}"))
     } else {
-        Err(refused(&format!("X did not delete webhook {id}"), &body, ""))
+        Err(refused(
+            &format!("X did not delete webhook {id}"),
+            &body,
+            "",
+        ))
     }
 }
 
 async fn replay(args: &ReplayArgs) -> Result<String, Stop> {
     let admin = Admin::new(&args.admin)?;
-    let (from, to) = replay_window(&args.from, args.to.as_deref(), SystemTime::now()).map_err(cannot_run)?;
     let bearer = admin.bearer("replay (POST /2/webhooks/replay)")?;
+    let (from, to) =
+        replay_window(&args.from, args.to.as_deref(), SystemTime::now()).map_err(cannot_run)?;
     let id = admin.webhook_id(args.webhook_id.as_deref()).await?;
     let (status, body) = admin.answer(
         "POST /2/webhooks/replay",
@@ -511,9 +556,12 @@ pub async fn subscribe(args: SubscribeArgs) -> u8 {
 
 async fn subscribe_all(args: &SubscribeArgs) -> Result<String, Stop> {
     let admin = Admin::new(&args.admin)?;
-    let event_types = activity::parse_event_types(&args.events).map_err(|e| cannot_run(format!("--events: {e}")))?;
+    let event_types = activity::parse_event_types(&args.events)
+        .map_err(|e| cannot_run(format!("--events: {e}")))?;
     if event_types.is_empty() {
-        return Err(cannot_run("--events: name at least one event type, e.g. post.mention.create"));
+        return Err(cannot_run(
+            "--events: name at least one event type, e.g. post.mention.create",
+        ));
     }
     let keys = args.admin.keys.oauth1().ok_or_else(|| {
         cannot_run(
@@ -521,7 +569,12 @@ async fn subscribe_all(args: &SubscribeArgs) -> Result<String, Stop> {
              TWITTER_API_SECRET, TWITTER_ACCESS_TOKEN and TWITTER_ACCESS_TOKEN_SECRET (see --help)",
         )
     })?;
-    let user_id = match args.user_id.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+    let user_id = match args
+        .user_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
         Some(id) => id.to_owned(),
         None => keys
             .token
@@ -547,14 +600,19 @@ async fn subscribe_all(args: &SubscribeArgs) -> Result<String, Stop> {
             webhook_id: Some(&webhook_id),
         };
         let what = format!("POST /2/activity/subscriptions ({event_type})");
-        let answer = admin.x.create_subscription(Auth::OAuth1(keys), &subscription).await;
+        let answer = admin
+            .x
+            .create_subscription(Auth::OAuth1(keys), &subscription)
+            .await;
         match admin.answer(&what, answer) {
             Err(Stop(_, message)) => unreachable.push(message),
             Ok((status, body)) if (200..300).contains(&status) => {
                 let id = activity::created_subscription_id(&body).unwrap_or_else(|| "?".into());
                 created.push(format!("{event_type} (subscription {id})"));
             }
-            Ok((status, body)) if activity::is_duplicate_subscription(status, body.to_string().as_bytes()) => {
+            Ok((status, body))
+                if activity::is_duplicate_subscription(status, body.to_string().as_bytes()) =>
+            {
                 created.push(format!("{event_type} (subscribed already)"));
             }
             Ok((_, body)) => refused.push(format!("{event_type}: {}", summary(&body))),
@@ -562,7 +620,11 @@ async fn subscribe_all(args: &SubscribeArgs) -> Result<String, Stop> {
     }
     let mut report = format!(
         "SUBSCRIBED user {user_id} to webhook {webhook_id}: {}",
-        if created.is_empty() { "none".to_owned() } else { created.join(", ") }
+        if created.is_empty() {
+            "none".to_owned()
+        } else {
+            created.join(", ")
+        }
     );
     if !refused.is_empty() {
         report.push_str(&format!("\nREFUSED: {}", refused.join("; ")));
@@ -586,17 +648,30 @@ mod tests {
             "https://tt.example/base/x/webhook"
         );
         assert!(webhook_url(None).unwrap_err().contains("PUBLIC_URL"));
-        assert!(webhook_url(Some("tt.example")).unwrap_err().starts_with("PUBLIC_URL: "));
+        assert!(
+            webhook_url(Some("tt.example"))
+                .unwrap_err()
+                .starts_with("PUBLIC_URL: ")
+        );
     }
 
     #[test]
     fn answers_are_shown_with_secrets_masked() {
         let body = br#"{"data":{"id":"1","access_token":"abc","client_secret":"def","meta":{"next_token":"n1"}},"echo":"Bearer SECRETBEARER"}"#;
         let shown = masked(body, &["SECRETBEARER"]);
-        assert!(!shown.contains("abc") && !shown.contains("def") && !shown.contains("SECRETBEARER"), "{shown}");
-        assert!(shown.contains("n1"), "pagination tokens are no secret: {shown}");
+        assert!(
+            !shown.contains("abc") && !shown.contains("def") && !shown.contains("SECRETBEARER"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("n1"),
+            "pagination tokens are no secret: {shown}"
+        );
         assert!(shown.contains("\"id\": \"1\""), "{shown}");
-        assert_eq!(masked(b"plain SECRETBEARER text", &["SECRETBEARER", ""]), "plain **** text");
+        assert_eq!(
+            masked(b"plain SECRETBEARER text", &["SECRETBEARER", ""]),
+            "plain **** text"
+        );
     }
 
     #[test]
@@ -608,15 +683,28 @@ mod tests {
             ("202611291000".into(), "202611291328".into())
         );
         assert_eq!(
-            replay_window("2026-11-29T10:00:00Z", Some("2026-11-29T12:05:59+00:00"), now).unwrap(),
+            replay_window(
+                "2026-11-29T10:00:00Z",
+                Some("2026-11-29T12:05:59+00:00"),
+                now
+            )
+            .unwrap(),
             ("202611291000".into(), "202611291205".into())
         );
         for (from, to, says) in [
             ("yesterday", None, "RFC 3339"),
             ("2026-11-29T10:00:00+01:00", None, "UTC"),
             ("2026-11-28T13:00:00Z", None, "24 hours"),
-            ("2026-11-29T12:00:00Z", Some("2026-11-29T11:00:00Z"), "later than --to"),
-            ("2026-11-29T12:00:00Z", Some("2026-11-29T15:00:00Z"), "future"),
+            (
+                "2026-11-29T12:00:00Z",
+                Some("2026-11-29T11:00:00Z"),
+                "later than --to",
+            ),
+            (
+                "2026-11-29T12:00:00Z",
+                Some("2026-11-29T15:00:00Z"),
+                "future",
+            ),
         ] {
             let error = replay_window(from, to, now).unwrap_err();
             assert!(error.contains(says), "{from} {to:?}: {error}");
@@ -626,9 +714,16 @@ mod tests {
     #[test]
     fn refusals_come_with_advice() {
         let body = serde_json::json!({"errors": [{"message": "CrcValidationFailed: Invalid `response_token`"}]});
-        let Stop(code, message) = refused("X did not register the webhook", &body, "https://t.example/x/webhook");
+        let Stop(code, message) = refused(
+            "X did not register the webhook",
+            &body,
+            "https://t.example/x/webhook",
+        );
         assert_eq!(code, REFUSED);
-        assert!(message.contains("CrcValidationFailed: Invalid"), "{message}");
+        assert!(
+            message.contains("CrcValidationFailed: Invalid"),
+            "{message}"
+        );
         assert!(message.contains("TWITTER_CONSUMER_SECRET"), "{message}");
     }
 }

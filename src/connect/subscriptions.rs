@@ -228,7 +228,10 @@ mod tests {
         assert_eq!(
             outcome(
                 "like.create",
-                answer(409, r#"{"title":"Conflict","detail":"Duplicate subscription"}"#)
+                answer(
+                    409,
+                    r#"{"title":"Conflict","detail":"Duplicate subscription"}"#
+                )
             ),
             Ok(None)
         );
@@ -240,7 +243,10 @@ mod tests {
             ),
         )
         .unwrap_err();
-        assert_eq!(error, "X answered HTTP 403: Forbidden: Missing scope dm.read");
+        assert_eq!(
+            error,
+            "X answered HTTP 403: Forbidden: Missing scope dm.read"
+        );
         let error = outcome("dm.received", answer(200, "{}")).unwrap_err();
         assert!(error.contains("without a subscription id"), "{error}");
         let error = outcome(

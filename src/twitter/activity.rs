@@ -255,7 +255,10 @@ mod tests {
             error.contains("'ProfileBioUpdate' (now 'profile.update.bio')"),
             "{error}"
         );
-        assert!(error.contains("dm.received"), "lists the known ones: {error}");
+        assert!(
+            error.contains("dm.received"),
+            "lists the known ones: {error}"
+        );
         assert!(!error.contains('\n'));
         let error = parse_event_types("news.new").unwrap_err();
         assert!(error.contains("Enterprise-only"), "{error}");
@@ -263,9 +266,14 @@ mod tests {
 
     #[test]
     fn missing_scopes_name_the_types_that_need_them() {
-        let types: Vec<String> = ["post.mention.create", "dm.received", "dm.sent", "like.create"]
-            .map(String::from)
-            .to_vec();
+        let types: Vec<String> = [
+            "post.mention.create",
+            "dm.received",
+            "dm.sent",
+            "like.create",
+        ]
+        .map(String::from)
+        .to_vec();
         let missing = missing_scopes(&types, "tweet.read users.read");
         assert_eq!(
             describe_missing(&missing),
@@ -273,7 +281,10 @@ mod tests {
         );
         assert!(missing_scopes(&types, "tweet.read users.read dm.read like.read").is_empty());
         let missing = missing_scopes(&types[..1], "tweet.read");
-        assert_eq!(describe_missing(&missing), "users.read (for GET /2/users/me)");
+        assert_eq!(
+            describe_missing(&missing),
+            "users.read (for GET /2/users/me)"
+        );
         assert!(missing_scopes(&[], "").is_empty(), "no events, no check");
     }
 
@@ -284,13 +295,21 @@ mod tests {
             json!({"data": {"subscription_id": "111", "event_type": "like.create"}}),
             json!({"data": [{"subscription_id": "111"}], "meta": {"total_subscriptions": 1}}),
         ] {
-            assert_eq!(created_subscription_id(&body).as_deref(), Some("111"), "{body}");
+            assert_eq!(
+                created_subscription_id(&body).as_deref(),
+                Some("111"),
+                "{body}"
+            );
         }
         assert_eq!(
             created_subscription_id(&json!({"data": {"subscription_id": 7}})).as_deref(),
             Some("7")
         );
-        for body in [json!({}), json!({"data": []}), json!({"errors": [{"message": "x"}]})] {
+        for body in [
+            json!({}),
+            json!({"data": []}),
+            json!({"errors": [{"message": "x"}]}),
+        ] {
             assert_eq!(created_subscription_id(&body), None, "{body}");
         }
     }

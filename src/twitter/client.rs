@@ -136,7 +136,10 @@ impl XClient {
             .await
     }
 
-    pub(super) async fn send(&self, request: reqwest::RequestBuilder) -> Result<XAnswer, TransportError> {
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<XAnswer, TransportError> {
         let exchange = async {
             let mut response = request.send().await?;
             let status = response.status().as_u16();
@@ -171,7 +174,12 @@ fn signed_header(method: &str, url: &str, credentials: &Credentials) -> String {
     header_for(method, url, credentials.keys(), &[])
 }
 
-pub(super) fn header_for(method: &str, url: &str, keys: oauth1::Keys, extra: &[(&str, &str)]) -> String {
+pub(super) fn header_for(
+    method: &str,
+    url: &str,
+    keys: oauth1::Keys,
+    extra: &[(&str, &str)],
+) -> String {
     oauth1::authorization_header(
         &oauth1::Request {
             method,

@@ -69,9 +69,10 @@ impl XClient {
         request = match auth {
             Auth::Bearer(token) => request.bearer_auth(token.expose_secret()),
             // A JSON body is not part of an OAuth 1.0a signature; the query is (and is in `url`).
-            Auth::OAuth1(keys) => {
-                request.header("authorization", header_for(method.as_str(), &url, keys, &[]))
-            }
+            Auth::OAuth1(keys) => request.header(
+                "authorization",
+                header_for(method.as_str(), &url, keys, &[]),
+            ),
         };
         if let Some(body) = body {
             request = request.json(&body);

@@ -160,10 +160,15 @@ async fn webhook_register_list_validate_delete_with_the_bearer_token() {
     let checks = app.x.crc_checks();
     assert_eq!(checks.len(), 1, "X ran its CRC against the service");
     assert_eq!(checks[0].failure, None, "{checks:?}");
+    assert_eq!(checks[0].url, url);
+    assert!(checks[0].crc_token.len() > 16, "a fresh random token");
 
     let (code, out, err) = run(&app, &public, Creds::Bearer, &["webhook", "list"]).await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("{id} {url} valid (this service's)")), "{out}");
+    assert!(
+        out.contains(&format!("{id} {url} valid (this service's)")),
+        "{out}"
+    );
 
     let (code, out, err) = run(&app, &public, Creds::Bearer, &["webhook", "validate"]).await;
     assert_eq!(code, 0, "{out}{err}");
@@ -219,7 +224,13 @@ async fn webhook_commands_sign_with_the_four_keys_without_a_bearer_token() {
         }
     }
 
-    let (code, out, err) = run(&app, &public, Creds::FourKeys, &["webhook", "validate", &id]).await;
+    let (code, out, err) = run(
+        &app,
+        &public,
+        Creds::FourKeys,
+        &["webhook", "validate", &id],
+    )
+    .await;
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = run(&app, &public, Creds::FourKeys, &["webhook", "delete", &id]).await;
     assert_eq!(code, 0, "{out}{err}");
@@ -275,7 +286,13 @@ async fn a_failing_crc_is_refused_and_named() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("CrcValidationFailed"), "{out}");
     // A URL X does not accept.
-    let (code, out, _) = run(&app, "http://tt.example", Creds::Bearer, &["webhook", "register"]).await;
+    let (code, out, _) = run(
+        &app,
+        "http://tt.example",
+        Creds::Bearer,
+        &["webhook", "register"],
+    )
+    .await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("UrlValidationFailed"), "{out}");
     // X unreachable: exit 2.
@@ -299,7 +316,13 @@ async fn replay_asks_x_for_a_window_of_the_last_24_hours() {
         .registered_webhook(&app.keys.api_key, "https://tt.example/x/webhook");
     let two_hours_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
     let from = rfc3339(two_hours_ago);
-    let (code, out, err) = run(&app, public, Creds::Bearer, &["webhook", "replay", "--from", &from]).await;
+    let (code, out, err) = run(
+        &app,
+        public,
+        Creds::Bearer,
+        &["webhook", "replay", "--from", &from],
+    )
+    .await;
     assert_eq!(code, 0, "{out}{err}");
     let jobs = app.x.replays();
     assert_eq!(jobs.len(), 1);
@@ -315,14 +338,29 @@ async fn replay_asks_x_for_a_window_of_the_last_24_hours() {
         &app,
         public,
         Creds::Bearer,
-        &["webhook", "replay", "--from", &from, "--to", &to, "--webhook-id", &id],
+        &[
+            "webhook",
+            "replay",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--webhook-id",
+            &id,
+        ],
     )
     .await;
     assert_eq!(code, 0, "{out}{err}");
 
     let too_old = rfc3339(SystemTime::now() - Duration::from_secs(30 * 3600));
     for (from, says) in [(too_old.as_str(), "24 hours"), ("2h ago", "RFC 3339")] {
-        let (code, _, err) = run(&app, public, Creds::Bearer, &["webhook", "replay", "--from", from]).await;
+        let (code, _, err) = run(
+            &app,
+            public,
+            Creds::Bearer,
+            &["webhook", "replay", "--from", from],
+        )
+        .await;
         assert_eq!(code, 2, "{from}");
         assert!(err.contains(says), "{from}: {err}");
     }
@@ -340,7 +378,13 @@ async fn subscribe_makes_the_brand_account_s_subscriptions() {
         &app,
         public,
         Creds::Both,
-        &["subscribe", "--events", "post.mention.create, dm.received", "--profile-id", "brand-1"],
+        &[
+            "subscribe",
+            "--events",
+            "post.mention.create, dm.received",
+            "--profile-id",
+            "brand-1",
+        ],
     )
     .await;
     assert_eq!(code, 0, "{out}{err}");
@@ -350,7 +394,10 @@ async fn subscribe_makes_the_brand_account_s_subscriptions() {
         assert_eq!(subscription.event_type, event_type);
         assert_eq!(subscription.user_id, ACCOUNT_ID, "the token's own account");
         assert_eq!(subscription.webhook_id.as_deref(), Some(id.as_str()));
-        assert_eq!(subscription.tag.as_deref(), Some("tracardi:profile:brand-1"));
+        assert_eq!(
+            subscription.tag.as_deref(),
+            Some("tracardi:profile:brand-1")
+        );
         assert_eq!(
             subscription.created_by,
             format!("oauth1:{}", app.keys.access_token)
@@ -360,30 +407,54 @@ async fn subscribe_makes_the_brand_account_s_subscriptions() {
 
     // One refused, one there already: exit 1, both said.
     app.x
-        .fail_subscriptions("like.create", Some(SubscriptionFailure::ServerError));
+        .fail_subscriptions("like.create", Some(SubscriptionFailure::RateLimited));
     let (code, out, err) = run(
         &app,
         public,
         Creds::FourKeys,
-        &["subscribe", "--events", "like.create,post.mention.create", "--webhook-id", &id],
+        &[
+            "subscribe",
+            "--events",
+            "like.create,post.mention.create",
+            "--webhook-id",
+            &id,
+        ],
     )
     .await;
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("REFUSED") && out.contains("like.create"), "{out}");
-    assert!(out.contains("post.mention.create (subscribed already)"), "{out}");
+    assert!(
+        out.contains("REFUSED") && out.contains("like.create"),
+        "{out}"
+    );
+    assert!(
+        out.contains("post.mention.create (subscribed already)"),
+        "{out}"
+    );
 
     // Bad input: exit 2 before X is asked.
     let before = app.x.count();
     for (args, says) in [
-        (vec!["subscribe", "--events", "mentions"], "unknown event type"),
+        (
+            vec!["subscribe", "--events", "mentions"],
+            "unknown event type",
+        ),
         (vec!["subscribe", "--events", ""], "at least one"),
-        (vec!["subscribe", "--events", "like.create", "--webhook-id", "x1"], "not a webhook id"),
+        (
+            vec!["subscribe", "--events", "like.create", "--webhook-id", "x1"],
+            "not a webhook id",
+        ),
     ] {
         let (code, _, err) = run(&app, public, Creds::Both, &args).await;
         assert_eq!(code, 2, "{args:?}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
-    let (code, _, err) = run(&app, public, Creds::Bearer, &["subscribe", "--events", "like.create"]).await;
+    let (code, _, err) = run(
+        &app,
+        public,
+        Creds::Bearer,
+        &["subscribe", "--events", "like.create"],
+    )
+    .await;
     assert_eq!(code, 2);
     assert!(err.contains("four keys"), "{err}");
     assert_eq!(app.x.count(), before);
@@ -474,9 +545,10 @@ impl Connecting {
     async fn connect(&self, profile_id: &str, nth: usize) -> Value {
         let response = self
             .http
-            .get(self.service.url(&format!(
-                "/authorize?flow=oauth2&profile_id={profile_id}"
-            )))
+            .get(
+                self.service
+                    .url(&format!("/authorize?flow=oauth2&profile_id={profile_id}")),
+            )
             .send()
             .await
             .unwrap();
@@ -605,22 +677,54 @@ async fn x_refuses_a_subscription_whose_scope_the_token_lacks() {
     let token = c.app.x.bearer_tokens()[0].token.clone();
     let url = format!("{}/2/activity/subscriptions", c.app.x.url);
     let client = crate::support::client();
-    let body = |event_type: &str| {
-        serde_json::json!({"event_type": event_type, "filter": {"user_id": ACCOUNT_ID}})
-    };
-    let refused = client.post(&url).bearer_auth(&token).json(&body("dm.received")).send().await.unwrap();
+    let body = |event_type: &str| serde_json::json!({"event_type": event_type, "filter": {"user_id": ACCOUNT_ID}});
+    let refused = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&body("dm.received"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 403);
     let problem: Value = refused.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("dm.read"), "{problem}");
-    let created = client.post(&url).bearer_auth(&token).json(&body("post.mention.create")).send().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("dm.read"),
+        "{problem}"
+    );
+    let created = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&body("post.mention.create"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 200);
     // Another user's private events, or the app's Bearer token for them: refused.
-    let other = serde_json::json!({"event_type": "post.mention.create", "filter": {"user_id": "1"}});
-    let response = client.post(&url).bearer_auth(&token).json(&other).send().await.unwrap();
+    let other =
+        serde_json::json!({"event_type": "post.mention.create", "filter": {"user_id": "1"}});
+    let response = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 403);
-    let response = client.post(&url).bearer_auth(&c.app.bearer).json(&body("post.mention.create")).send().await.unwrap();
+    let response = client
+        .post(&url)
+        .bearer_auth(&c.app.bearer)
+        .json(&body("post.mention.create"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 403);
-    let response = client.post(&url).bearer_auth(&c.app.bearer).json(&body("profile.update.bio")).send().await.unwrap();
+    let response = client
+        .post(&url)
+        .bearer_auth(&c.app.bearer)
+        .json(&body("profile.update.bio"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200, "a public event");
     c.service.shutdown().await;
 }
@@ -639,7 +743,10 @@ async fn start_up_refuses_missing_scopes_in_one_line() {
         .env("PUBLIC_URL", "https://tt.example")
         .env("TWITTER_CLIENT_ID", CLIENT_ID)
         .env("X_WEBHOOK_ID", "1976325569252868099")
-        .env("X_ACTIVITY_EVENTS", "post.mention.create dm.received,like.create dm.sent")
+        .env(
+            "X_ACTIVITY_EVENTS",
+            "post.mention.create dm.received,like.create dm.sent",
+        )
         .env("TWITTER_SCOPES", "tweet.read users.read");
     let out = tokio::time::timeout(Duration::from_secs(60), command.output())
         .await

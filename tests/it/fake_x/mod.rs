@@ -32,11 +32,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 pub use signature::*;
-pub use subscriptions::{Subscription, SubscriptionFailure};
-pub use webhooks::{CrcCheck, ReplayJob, Webhook, crc_response};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+pub use subscriptions::{Subscription, SubscriptionFailure};
 
 /// The account `/2/users/me` answers with (X's documentation example).
 pub const ACCOUNT_ID: &str = "2244994945";

@@ -30,8 +30,6 @@ pub enum SubscriptionFailure {
     ServerError,
     /// 429 (the app's 15-minute window is used up).
     RateLimited,
-    /// Answers (normally) only after this long.
-    Slow(Duration),
 }
 
 impl FakeX {
@@ -127,7 +125,9 @@ pub(super) async fn answer(
                 .iter_mut()
                 .find(|s| s.id == id[1..] && !s.deleted)
             else {
-                return Some(invalid_request("SubscriptionIdInvalid: no such subscription"));
+                return Some(invalid_request(
+                    "SubscriptionIdInvalid: no such subscription",
+                ));
             };
             found.deleted = true;
             let total = admin.subscriptions.iter().filter(|s| !s.deleted).count();
@@ -148,7 +148,10 @@ async fn create(shared: &Shared, caller: &Caller, body: &str) -> Response {
         Ok(request) => request,
         Err(_) => return invalid_request("The body is not JSON"),
     };
-    let event_type = request["event_type"].as_str().unwrap_or_default().to_owned();
+    let event_type = request["event_type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let user_id = request["filter"]["user_id"]
         .as_str()
         .unwrap_or_default()
@@ -176,7 +179,10 @@ async fn create(shared: &Shared, caller: &Caller, body: &str) -> Response {
             }
             format!("app:{}", app.consumer_key)
         }
-        Caller::OAuth2User { token, scope: granted } => {
+        Caller::OAuth2User {
+            token,
+            scope: granted,
+        } => {
             if !granted.split_whitespace().any(|s| s == scope) {
                 return forbidden(&format!(
                     "Missing required OAuth 2.0 scope(s): {scope} (needed for {event_type})"
@@ -184,7 +190,9 @@ async fn create(shared: &Shared, caller: &Caller, body: &str) -> Response {
             }
             // Every token of the fake's connect flow belongs to its one account.
             if private && user_id != ACCOUNT_ID {
-                return forbidden("filter.user_id must be the authenticated user for private events");
+                return forbidden(
+                    "filter.user_id must be the authenticated user for private events",
+                );
             }
             format!("oauth2:{token}")
         }
@@ -194,7 +202,9 @@ async fn create(shared: &Shared, caller: &Caller, body: &str) -> Response {
             ..
         } => {
             if private && &user_id != own {
-                return forbidden("filter.user_id must be the authenticated user for private events");
+                return forbidden(
+                    "filter.user_id must be the authenticated user for private events",
+                );
             }
             format!("oauth1:{access_token}")
         }
@@ -216,7 +226,6 @@ async fn create(shared: &Shared, caller: &Caller, body: &str) -> Response {
         Some(SubscriptionFailure::RateLimited) => {
             return problem(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_REQUESTS);
         }
-        Some(SubscriptionFailure::Slow(delay)) => tokio::time::sleep(delay).await,
         None => {}
     }
     let mut admin = shared.admin.lock().unwrap();
@@ -226,7 +235,10 @@ async fn create(shared: &Shared, caller: &Caller, body: &str) -> Response {
         return invalid_request(&format!("WebhookIdInvalid: no webhook {id}"));
     }
     let duplicate = admin.subscriptions.iter().any(|s| {
-        !s.deleted && s.event_type == event_type && s.user_id == user_id && s.webhook_id == webhook_id
+        !s.deleted
+            && s.event_type == event_type
+            && s.user_id == user_id
+            && s.webhook_id == webhook_id
     });
     if duplicate {
         return problem(

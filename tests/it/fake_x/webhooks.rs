@@ -384,12 +384,7 @@ pub(super) async fn answer(
                 return Some(invalid("WebhookIdInvalid", "The webhook id is not valid"));
             };
             if method == Method::DELETE {
-                shared
-                    .admin
-                    .lock()
-                    .unwrap()
-                    .webhooks
-                    .retain(|w| w.id != id);
+                shared.admin.lock().unwrap().webhooks.retain(|w| w.id != id);
                 return Some(with_type(
                     StatusCode::OK,
                     JSON,
@@ -439,7 +434,9 @@ async fn run_crc(shared: &Shared, url: &str, consumer_secret: &str) -> Result<()
     let crc_token = format!("crc{}", uuid::Uuid::new_v4().simple());
     let outcome = async {
         let mut target = url::Url::parse(url).map_err(|_| "bad URL".to_owned())?;
-        target.query_pairs_mut().append_pair("crc_token", &crc_token);
+        target
+            .query_pairs_mut()
+            .append_pair("crc_token", &crc_token);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
