@@ -169,7 +169,7 @@ pub enum Recorded {
     /// A redirect stored for Tracardi (or stored before: a reload).
     Stored(Redirect),
     /// The end of a flow this service started: the account's event stored.
-    Finished(Finished),
+    Finished(Box<Finished>),
 }
 
 /// Why a callback was not recorded; the browser is told nothing was.
@@ -201,7 +201,7 @@ pub async fn record(
         }
         delivery.wake();
         tracing::info!(%event_id, %event_type, "connect flow finished");
-        return Ok(Recorded::Finished(finished));
+        return Ok(Recorded::Finished(Box::new(finished)));
     }
     let event = redirect.to_event(now_millis());
     let event_id = event.id.clone();

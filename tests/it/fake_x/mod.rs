@@ -404,31 +404,19 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Route::Oauth2Token => return oauth2_token(&shared, &parts.headers, &body).await,
         Route::UsersMe | Route::Other => {}
     }
-    if let Some(response) = webhooks::answer(
-        &shared,
-        &parts.method,
-        &path,
-        &body,
+    let call = webhooks::Call {
+        method: &parts.method,
+        path: &path,
+        query: query.as_deref(),
+        body: &body,
         authorization,
-        verdict.is_ok(),
-        &oauth,
-    )
-    .await
-    {
+        signature_ok: verdict.is_ok(),
+        oauth: &oauth,
+    };
+    if let Some(response) = webhooks::answer(&shared, &call).await {
         return response;
     }
-    if let Some(response) = subscriptions::answer(
-        &shared,
-        &parts.method,
-        &path,
-        query.as_deref(),
-        &body,
-        authorization,
-        verdict.is_ok(),
-        &oauth,
-    )
-    .await
-    {
+    if let Some(response) = subscriptions::answer(&shared, &call).await {
         return response;
     }
     if let Some(token) = bearer(authorization)

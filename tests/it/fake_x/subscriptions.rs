@@ -6,7 +6,7 @@
 //! (OpenAPI `data.subscription`, quickstart `data` and `data[]`), so that the service parses
 //! each. [`FakeX::fail_subscriptions`] scripts failures per event type.
 
-use super::webhooks::{Caller, caller};
+use super::webhooks::{Call, Caller, caller};
 use super::*;
 
 /// A subscription as the fake created it.
@@ -74,19 +74,11 @@ fn invalid_request(detail: &str) -> Response {
 }
 
 /// Answers the `/2/activity/subscriptions` routes; `None` for any other path.
-pub(super) async fn answer(
-    shared: &Shared,
-    method: &axum::http::Method,
-    path: &str,
-    query: Option<&str>,
-    body: &str,
-    authorization: &str,
-    signature_ok: bool,
-    oauth: &BTreeMap<String, String>,
-) -> Option<Response> {
+pub(super) async fn answer(shared: &Shared, call: &Call<'_>) -> Option<Response> {
     use axum::http::Method;
-    let rest = path.strip_prefix("/2/activity/subscriptions")?;
-    let Some(caller) = caller(shared, authorization, signature_ok, oauth) else {
+    let (method, query, body) = (call.method, call.query, call.body);
+    let rest = call.path.strip_prefix("/2/activity/subscriptions")?;
+    let Some(caller) = caller(shared, call.authorization, call.signature_ok, call.oauth) else {
         return Some(problem(StatusCode::UNAUTHORIZED, UNAUTHORIZED));
     };
     Some(match (method, rest) {

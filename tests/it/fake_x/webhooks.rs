@@ -215,7 +215,7 @@ pub(super) fn caller(
 
 /// The app a webhook call acts for (its consumer key and secret), or X's 403 for a token the
 /// endpoint does not take.
-fn app_of(caller: &Caller, oauth1_allowed: bool) -> Result<(String, String), Response> {
+fn app_of(caller: &Caller, oauth1_allowed: bool) -> Result<(String, String), Box<Response>> {
     match caller {
         Caller::App(app) => Ok((app.consumer_key.clone(), app.consumer_secret.clone())),
         Caller::OAuth1User {
@@ -223,30 +223,35 @@ fn app_of(caller: &Caller, oauth1_allowed: bool) -> Result<(String, String), Res
             consumer_secret,
             ..
         } if oauth1_allowed => Ok((consumer_key.clone(), consumer_secret.clone())),
-        _ => Err(problem(
+        _ => Err(Box::new(problem(
             StatusCode::FORBIDDEN,
             &unsupported_authentication(if oauth1_allowed {
                 "OAuth 2.0 Application-Only, OAuth 1.0a User Context"
             } else {
                 "OAuth 2.0 Application-Only"
             }),
-        )),
+        ))),
     }
 }
 
+/// A request to the webhook or subscription routes, as the fake received it.
+pub(super) struct Call<'a> {
+    pub(super) method: &'a axum::http::Method,
+    pub(super) path: &'a str,
+    pub(super) query: Option<&'a str>,
+    pub(super) body: &'a str,
+    pub(super) authorization: &'a str,
+    /// Whether an OAuth 1.0a signature verified with keys the fake knows.
+    pub(super) signature_ok: bool,
+    pub(super) oauth: &'a BTreeMap<String, String>,
+}
+
 /// Answers the `/2/webhooks` routes; `None` for any other path.
-pub(super) async fn answer(
-    shared: &Shared,
-    method: &axum::http::Method,
-    path: &str,
-    body: &str,
-    authorization: &str,
-    signature_ok: bool,
-    oauth: &BTreeMap<String, String>,
-) -> Option<Response> {
+pub(super) async fn answer(shared: &Shared, call: &Call<'_>) -> Option<Response> {
     use axum::http::Method;
-    let rest = path.strip_prefix("/2/webhooks")?;
-    let Some(caller) = caller(shared, authorization, signature_ok, oauth) else {
+    let (method, body) = (call.method, call.body);
+    let rest = call.path.strip_prefix("/2/webhooks")?;
+    let Some(caller) = caller(shared, call.authorization, call.signature_ok, call.oauth) else {
         return Some(problem(StatusCode::UNAUTHORIZED, UNAUTHORIZED));
     };
     let invalid = |reason: &str, details: &str| {
@@ -260,7 +265,7 @@ pub(super) async fn answer(
         (&Method::POST, "") => {
             let (consumer_key, consumer_secret) = match app_of(&caller, true) {
                 Ok(app) => app,
-                Err(refused) => return Some(refused),
+                Err(refused) => return Some(*refused),
             };
             let url = serde_json::from_str::<serde_json::Value>(body)
                 .ok()
@@ -308,7 +313,7 @@ pub(super) async fn answer(
         (&Method::GET, "") => {
             let (consumer_key, _) = match app_of(&caller, false) {
                 Ok(app) => app,
-                Err(refused) => return Some(refused),
+                Err(refused) => return Some(*refused),
             };
             let admin = shared.admin.lock().unwrap();
             let data: Vec<serde_json::Value> = admin
@@ -330,7 +335,7 @@ pub(super) async fn answer(
         (&Method::POST, "/replay") => {
             let (consumer_key, _) = match app_of(&caller, false) {
                 Ok(app) => app,
-                Err(refused) => return Some(refused),
+                Err(refused) => return Some(*refused),
             };
             let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
             let field = |name: &str| request[name].as_str().unwrap_or_default().to_owned();
@@ -370,7 +375,7 @@ pub(super) async fn answer(
             let id = &id[1..];
             let (consumer_key, consumer_secret) = match app_of(&caller, true) {
                 Ok(app) => app,
-                Err(refused) => return Some(refused),
+                Err(refused) => return Some(*refused),
             };
             let url = shared
                 .admin
