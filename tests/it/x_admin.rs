@@ -761,3 +761,35 @@ async fn start_up_refuses_missing_scopes_in_one_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn subscriptions_are_deleted_by_id_with_the_app_s_bearer_token() {
+    use tracardi_twitter::twitter::webhooks::Auth;
+    let c = connecting("xadm9", Subscribing::WebhookId).await;
+    c.connect("prof-d1", 1).await;
+    let ids: Vec<String> = c.app.x.subscriptions().into_iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), 3);
+    let x =
+        tracardi_twitter::twitter::client::XClient::new(&tracardi_twitter::config::TwitterConfig {
+            api_url: c.app.x.url.clone(),
+            timeout: Duration::from_secs(10),
+        });
+    let bearer = secrecy::SecretString::from(c.app.bearer.clone());
+    let one = x
+        .delete_subscriptions(Auth::Bearer(&bearer), &[&ids[0]])
+        .await
+        .unwrap();
+    assert_eq!(one.status, 200);
+    let body: Value = serde_json::from_slice(&one.body).unwrap();
+    assert_eq!(body["data"]["deleted"], true);
+    assert_eq!(body["meta"]["total_subscriptions"], 2);
+    let many = x
+        .delete_subscriptions(Auth::Bearer(&bearer), &[&ids[1], &ids[2]])
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&many.body).unwrap();
+    assert_eq!(body["data"][1]["deleted"], true, "{body}");
+    assert_eq!(body["meta"]["total_subscriptions"], 0);
+    assert!(c.app.x.subscriptions().iter().all(|s| s.deleted));
+    c.service.shutdown().await;
+}
