@@ -793,3 +793,45 @@ async fn subscriptions_are_deleted_by_id_with_the_app_s_bearer_token() {
     assert!(c.app.x.subscriptions().iter().all(|s| s.deleted));
     c.service.shutdown().await;
 }
+
+#[tokio::test]
+async fn help_lists_the_commands_and_their_settings() {
+    let help = |args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command.args(args).kill_on_drop(true);
+        async move { text(&command.output().await.unwrap().stdout) }
+    };
+    let top = help(&["--help"]).await;
+    for word in [
+        "webhook",
+        "subscribe",
+        "X_ACTIVITY_EVENTS",
+        "X_WEBHOOK_ID",
+        "TWITTER_BEARER_TOKEN",
+    ] {
+        assert!(top.contains(word), "--help lacks {word}:\n{top}");
+    }
+    let webhook = help(&["webhook", "--help"]).await;
+    for word in ["register", "list", "validate", "delete", "replay"] {
+        assert!(
+            webhook.contains(word),
+            "webhook --help lacks {word}:\n{webhook}"
+        );
+    }
+    let register = help(&["webhook", "register", "--help"]).await;
+    let subscribe = help(&["subscribe", "--help"]).await;
+    for word in [
+        "PUBLIC_URL",
+        "TWITTER_BEARER_TOKEN",
+        "TWITTER_API_KEY",
+        "TWITTER_API_URL",
+    ] {
+        assert!(register.contains(word), "register --help lacks {word}");
+        assert!(subscribe.contains(word), "subscribe --help lacks {word}");
+    }
+    let replay = help(&["webhook", "replay", "--help"]).await;
+    assert!(
+        replay.contains("--from") && replay.contains("RFC 3339"),
+        "{replay}"
+    );
+}
