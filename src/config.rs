@@ -75,6 +75,87 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+}
+
+/// X's activity webhook (`/x/webhook`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct WebhookArgs {
+    /// Which secret answers X's challenge-response check: `consumer` (TWITTER_CONSUMER_SECRET,
+    /// as X documents it) or `client` (TWITTER_CLIENT_SECRET, for apps whose webhook X checks
+    /// with the OAuth 2.0 client secret).
+    #[arg(long, env = "X_WEBHOOK_CRC_KEY", default_value = "consumer")]
+    pub x_webhook_crc_key: String,
+}
+
+/// Which of the app's secrets answers X's CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CrcKey {
+    #[default]
+    Consumer,
+    Client,
+}
+
+impl CrcKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrcKey::Consumer => "consumer",
+            CrcKey::Client => "client",
+        }
+    }
+}
+
+/// The secrets X's webhook is answered and checked with. No secret in `Debug`.
+#[derive(Clone, Default)]
+pub struct WebhookConfig {
+    pub consumer_secret: Option<SecretString>,
+    pub client_secret: Option<SecretString>,
+    pub crc_key: CrcKey,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("consumer_secret", &self.consumer_secret.is_some())
+            .field("client_secret", &self.client_secret.is_some())
+            .field("crc_key", &self.crc_key)
+            .finish()
+    }
+}
+
+impl WebhookArgs {
+    pub fn check(&self, connect: &ConnectConfig) -> Result<WebhookConfig, ConfigError> {
+        let crc_key = match self.x_webhook_crc_key.trim().to_ascii_lowercase().as_str() {
+            "consumer" => CrcKey::Consumer,
+            "client" => CrcKey::Client,
+            other => {
+                return Err(ConfigError::new(
+                    "X_WEBHOOK_CRC_KEY",
+                    format!("'{other}' is not one of: consumer, client"),
+                ));
+            }
+        };
+        let consumer_secret = connect
+            .oauth1
+            .as_ref()
+            .map(|app| app.consumer_secret.clone());
+        let client_secret = connect
+            .oauth2
+            .as_ref()
+            .and_then(|client| client.client_secret.clone());
+        if crc_key == CrcKey::Client && client_secret.is_none() {
+            return Err(ConfigError::new(
+                "X_WEBHOOK_CRC_KEY",
+                "is `client`, which needs TWITTER_CLIENT_ID and TWITTER_CLIENT_SECRET",
+            ));
+        }
+        Ok(WebhookConfig {
+            consumer_secret,
+            client_secret,
+            crc_key,
+        })
+    }
 }
 
 /// The shared store for several replicas (Redis), instead of the SQLite file in DATA_DIR. No
@@ -722,6 +803,7 @@ pub struct Config {
     pub limits: LimitConfig,
     /// The shared store, when set; otherwise the SQLite file in `data_dir`.
     pub redis: Option<RedisConfig>,
+    pub webhook: WebhookConfig,
 }
 
 impl TwitterArgs {
@@ -785,6 +867,7 @@ impl ServeArgs {
         let connect = self.connect.check()?;
         let limits = self.limits.check()?;
         let redis = self.redis.check()?;
+        let webhook = self.webhook.check(&connect)?;
         let (api_key, secret, source) = self.keys()?;
         Ok((
             Config {
@@ -804,6 +887,7 @@ impl ServeArgs {
                 connect,
                 limits,
                 redis,
+                webhook,
             },
             source,
         ))

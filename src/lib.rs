@@ -21,6 +21,7 @@ pub mod telemetry;
 pub mod tracardi;
 pub mod twitter;
 pub mod validation;
+pub mod x_activity;
 pub mod x_admin;
 
 use crate::config::{Config, KeySource};
@@ -56,7 +57,12 @@ pub async fn open_stores(config: &Config) -> Result<store::Stores, RunError> {
 
 /// Builds the shared state around stores that are already open (any backend).
 pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState {
-    let store::Stores { outbox, pending } = stores;
+    let store::Stores {
+        outbox,
+        pending,
+        links,
+    } = stores;
+    let x_webhook = x_activity::XWebhook::new(config.webhook.clone(), outbox.clone(), links);
     let client = twitter::client::XClient::new(&config.twitter);
     let connect = connect::Connect::new(
         client.clone(),
@@ -83,6 +89,7 @@ pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState 
             config.limits.trusted_proxies.clone(),
         ),
         plugin_body_limit: config.limits.plugin_body_limit,
+        x_webhook: Arc::new(x_webhook),
     })
 }
 

@@ -82,8 +82,10 @@ pub struct Finished {
     pub outcome: Outcome,
     pub username: Option<String>,
     pub return_to: Option<String>,
+    /// The connected X account's id (none when the visitor refused).
+    pub x_user_id: Option<String>,
     /// The X Activity API subscriptions created for the connected account (`X_ACTIVITY_EVENTS`),
-    /// to be kept with the account's link; empty when none were made.
+    /// kept with the account's link; empty when none were made.
     pub subscription_ids: Vec<String>,
 }
 
@@ -297,6 +299,7 @@ impl Connect {
                 outcome: Outcome::Denied,
                 username: None,
                 return_to: visitor.return_to,
+                x_user_id: None,
                 subscription_ids: Vec::new(),
             }));
         }
@@ -312,6 +315,7 @@ impl Connect {
         };
         Some(account.map(|account| {
             let username = account.username.clone();
+            let x_user_id = account.id.clone();
             let mut properties = Map::new();
             properties.insert("flow".into(), redirect.flow.as_str().into());
             properties.insert("user_id".into(), account.id.into());
@@ -329,6 +333,7 @@ impl Connect {
                 outcome: Outcome::Granted,
                 username: Some(username),
                 return_to: visitor.return_to,
+                x_user_id: Some(x_user_id),
                 subscription_ids,
             }
         }))

@@ -13,6 +13,7 @@ pub mod resource;
 pub mod schemas;
 pub mod server;
 pub mod validate;
+pub mod x_webhook;
 
 use crate::auth::Authenticator;
 use crate::config::CallbackConfig;
@@ -78,6 +79,8 @@ pub struct Shared {
     pub rate_limits: rate_limit::RateLimits,
     /// Largest body of [`LARGE_BODY_ROUTES`].
     pub plugin_body_limit: usize,
+    /// X's activity webhook, and the links from X accounts to profiles.
+    pub x_webhook: Arc<crate::x_activity::XWebhook>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -108,6 +111,7 @@ impl FromRef<AppState> for Arc<Validator> {
         (name = "validation", description = "Checking the four keys against X"),
         (name = "callback", description = "X's browser redirects, stored and delivered to Tracardi"),
         (name = "connect", description = "\"Connect Twitter\" flows run by this service"),
+        (name = "x-activity", description = "X's activity webhook: mentions, replies, likes, follows, DMs and more, delivered to Tracardi as events"),
         (name = "operations", description = "Health, readiness and this specification")
     )
 )]
@@ -136,10 +140,15 @@ fn api(plugin_body_limit: usize) -> OpenApiRouter<AppState> {
         .merge(authorize::routes())
         .merge(outbox::routes())
         .merge(ops::routes());
-    access_log::with_body_limit(routes, MAX_BODY_BYTES).merge(access_log::with_body_limit(
-        microservice::large_body_routes(),
-        plugin_body_limit,
-    ))
+    access_log::with_body_limit(routes, MAX_BODY_BYTES)
+        .merge(access_log::with_body_limit(
+            microservice::large_body_routes(),
+            plugin_body_limit,
+        ))
+        .merge(access_log::with_body_limit(
+            x_webhook::routes(),
+            crate::x_activity::MAX_WEBHOOK_BODY_BYTES,
+        ))
 }
 
 /// The OpenAPI specification, generated from the code.

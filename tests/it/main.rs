@@ -19,4 +19,5 @@ mod slow;
 mod store;
 mod support;
 mod validate;
+mod x_activity;
 mod x_admin;

@@ -16,11 +16,13 @@
 //! [`FakeX::set_flow_failure`]. The approval pages have two plain links, `#approve` and
 //! `#refuse`, that a browser clicks, or that [`link`] reads for a test over plain HTTP.
 
+mod activity;
 mod flows;
 mod signature;
 mod subscriptions;
 mod webhooks;
 
+pub use activity::*;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
