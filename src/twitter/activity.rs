@@ -153,7 +153,10 @@ pub fn describe_missing(missing: &[(&'static str, Vec<String>)]) -> String {
 /// The tag a subscription carries so that the receiver can put its events on the visitor's
 /// Tracardi profile. The receiver reads this exact format.
 pub fn profile_tag(profile_id: &str) -> String {
-    format!("tracardi:profile:{profile_id}")
+    format!(
+        "{}{profile_id}",
+        crate::x_activity::activity::PROFILE_TAG_PREFIX
+    )
 }
 
 /// The id in X's answer to `POST /2/activity/subscriptions`, in any of the three shapes its

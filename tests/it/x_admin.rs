@@ -507,6 +507,10 @@ async fn connecting(tag: &str, subscribing: Subscribing) -> Connecting {
         CLIENT_SECRET,
         "--twitter-oauth2-authorize-url",
         &authorize,
+        "--twitter-consumer-key",
+        &app.keys.api_key,
+        "--twitter-consumer-secret",
+        &app.keys.api_secret,
         "--tracardi-api-url",
         &tracardi.url,
         "--tracardi-source-id",
@@ -834,4 +838,42 @@ async fn help_lists_the_commands_and_their_settings() {
         replay.contains("--from") && replay.contains("RFC 3339"),
         "{replay}"
     );
+}
+
+/// The tag a subscription gets at connect time is the one the receiver routes by: an activity
+/// X delivers for that subscription lands on the visitor's profile.
+#[tokio::test]
+async fn an_activity_of_a_subscription_made_at_connect_lands_on_the_visitor_s_profile() {
+    let c = connecting("xadm10", Subscribing::WebhookId).await;
+    c.connect("prof-e1", 1).await;
+    let subscription = c
+        .app
+        .x
+        .subscriptions()
+        .into_iter()
+        .find(|s| s.event_type == "post.mention.create")
+        .unwrap();
+    let body = serde_json::json!({"data": {
+        "event_uuid": format!("{}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000),
+        "event_type": "post.mention.create",
+        "tag": subscription.tag,
+        "filter": {"user_id": "1111111111111111111"},
+        "payload": {"id": "2080765813578191303", "text": "hey @acme", "author_id": "2222222222222222222",
+                    "created_at": "2026-07-24T21:23:23.000Z"}}});
+    let sender = fake_x::WebhookSender::new(&c.service.url("/x/webhook"), &c.app.keys.api_secret);
+    let answer = sender.deliver(&body.to_string()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    c.tracardi
+        .wait_until(WAIT, "the mention", |t| {
+            t.events().iter().any(|e| e["type"] == "twitter-mention")
+        })
+        .await;
+    let on_profile = c.tracardi.payloads().into_iter().any(|p| {
+        p["profile"]["id"] == "prof-e1"
+            && p["events"]
+                .as_array()
+                .is_some_and(|es| es.iter().any(|e| e["type"] == "twitter-mention"))
+    });
+    assert!(on_profile, "{:?}", c.tracardi.payloads());
+    c.service.shutdown().await;
 }
