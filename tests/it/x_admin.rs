@@ -877,3 +877,35 @@ async fn an_activity_of_a_subscription_made_at_connect_lands_on_the_visitor_s_pr
     assert!(on_profile, "{:?}", c.tracardi.payloads());
     c.service.shutdown().await;
 }
+
+/// X's CRC fails on a redirect (never followed) and on an error status, whatever comes after.
+#[tokio::test]
+async fn a_crc_answered_with_a_redirect_or_an_error_fails() {
+    use axum::response::IntoResponse;
+    let app = x_app("xadm11").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route(
+            "/moved/x/webhook",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/elsewhere") }),
+        )
+        .route(
+            "/broken/x/webhook",
+            axum::routing::get(|| async {
+                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response()
+            }),
+        );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    for (path, why) in [("moved", "redirect"), ("broken", "HTTP 500")] {
+        let public = format!("{base}/{path}");
+        let (code, out, _) = run(&app, &public, Creds::Bearer, &["webhook", "register"]).await;
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("CrcValidationFailed") && out.contains(why),
+            "{out}"
+        );
+    }
+    assert!(app.x.webhooks().is_empty());
+    server.abort();
+}
