@@ -289,4 +289,8 @@ fn the_whole_state_debug_prints_no_secret() {
         debug.contains("Validator"),
         "the validator was not shown: {debug}"
     );
+    assert!(
+        debug.contains("WebhookConfig"),
+        "the webhook's settings were not shown: {debug}"
+    );
 }

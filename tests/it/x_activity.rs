@@ -5,6 +5,7 @@
 
 use crate::fake_tracardi::FakeTracardi;
 use crate::fake_x::{self, ACCOUNT_ID, FakeX, Scenario, USERNAME, WebhookSender, x_signature};
+use crate::redis_server::RedisServer;
 use crate::support::{self, TestApp, delivery_args};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -629,4 +630,65 @@ async fn bodies_not_understood_are_kept_as_dead_letters() {
     let huge = format!("{{\"pad\":\"{}\"}}", "a".repeat(1 << 20));
     let answer = s.sender.deliver(&huge).await;
     assert_eq!(answer.status, 413);
+}
+
+#[tokio::test]
+async fn replicas_on_redis_share_repeats_and_links() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let url = redis.url();
+    // Replica A delivers to Tracardi; replica B only receives (both store in the one Redis).
+    let a = setup(&["--redis-url", &url]).await;
+    let b = TestApp::spawn(&[
+        "--redis-url",
+        &url,
+        "--twitter-consumer-key",
+        CONSUMER_KEY,
+        "--twitter-consumer-secret",
+        CONSUMER_SECRET,
+    ])
+    .await;
+    let to_b = WebhookSender::new(&b.url("/x/webhook"), CONSUMER_SECRET);
+    assert_eq!(a.deliver(XAA_MENTION).await["stored"], 1);
+    let repeat = to_b.deliver(XAA_MENTION).await;
+    assert_eq!((repeat.status, &repeat.body["repeats"]), (200, &json!(1)));
+
+    // Connected on A, the account's activity received by B lands on the visitor's profile.
+    a.connect("prof-r").await;
+    let bio = XAA_BIO.replace(ACME, ACCOUNT_ID);
+    assert_eq!(to_b.deliver(&bio).await.body["stored"], 1);
+    let events = a.wait_for_events(3).await;
+    assert_eq!(
+        of_type(&events, "twitter-profile-updated").1.as_deref(),
+        Some("prof-r")
+    );
+    assert_eq!(a.tracardi.duplicates(), 0);
+}
+
+#[tokio::test]
+async fn a_large_delivery_is_checked_off_the_async_workers_and_stored() {
+    let s = setup(&[]).await;
+    // A DM of about 900 KB: its HMAC and parse run on the blocking pool (over 64 KiB).
+    let text = "ü".repeat(450_000);
+    let body = XAA_DM.replace("hello!", &text);
+    assert!(body.len() > 900_000 && body.len() < 1 << 20);
+    assert_eq!(s.deliver(&body).await["stored"], 1);
+    let events = s.wait_for_events(1).await;
+    assert_eq!(
+        events[0].0["properties"]["text"].as_str().map(str::len),
+        Some(text.len())
+    );
+    // A wrong signature over a large body is refused the same way.
+    let answer = s
+        .sender
+        .post(
+            &body,
+            &[(
+                "x-twitter-webhooks-signature",
+                &x_signature("wrong", body.as_bytes()),
+            )],
+        )
+        .await;
+    assert_eq!(answer.status, 403);
 }
