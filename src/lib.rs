@@ -22,6 +22,7 @@ pub mod tracardi;
 pub mod twitter;
 pub mod validation;
 pub mod x_activity;
+pub mod x_admin;
 
 use crate::config::{Config, KeySource};
 use std::future::Future;

@@ -20,7 +20,7 @@ pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 #[derive(Clone, Debug)]
 pub struct XClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     base_url: String,
     timeout: Duration,
 }
@@ -136,7 +136,10 @@ impl XClient {
             .await
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<XAnswer, TransportError> {
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<XAnswer, TransportError> {
         let exchange = async {
             let mut response = request.send().await?;
             let status = response.status().as_u16();
@@ -171,7 +174,12 @@ fn signed_header(method: &str, url: &str, credentials: &Credentials) -> String {
     header_for(method, url, credentials.keys(), &[])
 }
 
-fn header_for(method: &str, url: &str, keys: oauth1::Keys, extra: &[(&str, &str)]) -> String {
+pub(super) fn header_for(
+    method: &str,
+    url: &str,
+    keys: oauth1::Keys,
+    extra: &[(&str, &str)],
+) -> String {
     oauth1::authorization_header(
         &oauth1::Request {
             method,

@@ -20,3 +20,4 @@ mod store;
 mod support;
 mod validate;
 mod x_activity;
+mod x_admin;
