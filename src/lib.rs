@@ -62,8 +62,18 @@ pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState 
         pending,
         links,
     } = stores;
-    let x_webhook = x_activity::XWebhook::new(config.webhook.clone(), outbox.clone(), links);
     let client = twitter::client::XClient::new(&config.twitter);
+    let cleanup = config
+        .connect
+        .activity
+        .as_ref()
+        .and_then(|activity| activity.bearer_token.clone())
+        .map(|bearer| x_activity::SubscriptionCleanup {
+            x: client.clone(),
+            bearer,
+        });
+    let x_webhook =
+        x_activity::XWebhook::new(config.webhook.clone(), outbox.clone(), links, cleanup);
     let connect = connect::Connect::new(
         client.clone(),
         pending,

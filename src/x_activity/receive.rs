@@ -69,12 +69,27 @@ pub struct Received {
     pub replay_notice: bool,
 }
 
+/// Deletes the X Activity API subscriptions of an account that revoked the app, with the app's
+/// Bearer token (`TWITTER_BEARER_TOKEN`).
+#[derive(Clone)]
+pub struct SubscriptionCleanup {
+    pub x: crate::twitter::client::XClient,
+    pub bearer: secrecy::SecretString,
+}
+
+impl std::fmt::Debug for SubscriptionCleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubscriptionCleanup(..)")
+    }
+}
+
 /// The receiving end of X's webhook.
 #[derive(Debug)]
 pub struct XWebhook {
     config: WebhookConfig,
     outbox: Arc<dyn Outbox>,
     links: Arc<dyn AccountLinks>,
+    cleanup: Option<SubscriptionCleanup>,
     /// When this replica last wrote each mark (Unix ms), to write at most every few seconds.
     marked: [AtomicI64; 2],
 }
@@ -90,11 +105,13 @@ impl XWebhook {
         config: WebhookConfig,
         outbox: Arc<dyn Outbox>,
         links: Arc<dyn AccountLinks>,
+        cleanup: Option<SubscriptionCleanup>,
     ) -> Self {
         Self {
             config,
             outbox,
             links,
+            cleanup,
             marked: [AtomicI64::new(0), AtomicI64::new(0)],
         }
     }
@@ -290,6 +307,7 @@ impl XWebhook {
             && let Some(link) = self.links.revoke_link(user).await?
         {
             tracing::info!(x_user_id = %user, "the account revoked the app: its link is marked revoked");
+            self.delete_subscriptions(link.subscription_ids);
             profile.get_or_insert(link.profile_id);
         }
         let needs_username = !activity.properties.contains_key("account_username");
@@ -319,6 +337,40 @@ impl XWebhook {
             None,
             now,
         ))
+    }
+
+    /// The subscriptions of an account that revoked the app are of no use any more (X sends
+    /// nothing for a revoked token): deleted off the request's path, as X's documents advise.
+    fn delete_subscriptions(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let Some(cleanup) = self.cleanup.clone() else {
+            tracing::info!(
+                subscriptions = ids.len(),
+                "a revoked account's X Activity API subscriptions stay: set TWITTER_BEARER_TOKEN to delete them"
+            );
+            return;
+        };
+        tokio::spawn(async move {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let auth = crate::twitter::webhooks::Auth::Bearer(&cleanup.bearer);
+            match cleanup.x.delete_subscriptions(auth, &ids).await {
+                Ok(answer) if answer.status == 200 => {
+                    tracing::info!(
+                        subscriptions = ids.len(),
+                        "a revoked account's subscriptions were deleted"
+                    )
+                }
+                Ok(answer) => tracing::warn!(
+                    status = answer.status,
+                    "X refused to delete a revoked account's subscriptions"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a revoked account's subscriptions could not be deleted")
+                }
+            }
+        });
     }
 
     /// Notes in the store, at most every few seconds per replica and off the request's path,

@@ -909,3 +909,36 @@ async fn a_crc_answered_with_a_redirect_or_an_error_fails() {
     assert!(app.x.webhooks().is_empty());
     server.abort();
 }
+
+/// An account that revokes the app loses its subscriptions: the receiver deletes them with the
+/// app's Bearer token, and the revocation lands on the visitor's profile.
+#[tokio::test]
+async fn a_revoked_account_s_subscriptions_are_deleted() {
+    let c = connecting("xadm14", Subscribing::LookUp).await;
+    c.connect("prof-rv", 1).await;
+    let made = c.app.x.subscriptions();
+    assert!(!made.is_empty() && made.iter().all(|s| !s.deleted));
+    let revoke = serde_json::json!({"data": {"event_uuid": "-91", "event_type": "oauth.revoke",
+        "filter": {}, "payload": {"date_time": "2026-07-23T21:44:05+00:00",
+        "user_id": ACCOUNT_ID, "app_id": "29820954"}}});
+    let sender = fake_x::WebhookSender::new(&c.service.url("/x/webhook"), &c.app.keys.api_secret);
+    let answer = sender.deliver(&revoke.to_string()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !c.app.x.subscriptions().iter().all(|s| s.deleted) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not deleted: {:?}",
+            c.app.x.subscriptions()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    c.tracardi
+        .wait_until(WAIT, "the revocation", |t| {
+            t.payloads().iter().any(|p| {
+                p["profile"]["id"] == "prof-rv" && p["events"][0]["type"] == "twitter-app-revoked"
+            })
+        })
+        .await;
+    c.service.shutdown().await;
+}
