@@ -27,45 +27,21 @@ stop() {
 }
 trap stop EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes \
-    --appendfsync always --save "" --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!)
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.1; done
+redis_port=$(start_redis)
+load() { wrk_load "$1" "$2" scripts/wrk-callback.lua | cut -d' ' -f1,2; }
 
-# Starts the service on a free port (printed), with its own DATA_DIR and the given REDIS_URL.
-start() {
-    local name=$1 redis_url=$2 port
-    port=$(free_port)
-    mkdir -p "$work/$name"
-    env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" DATA_DIR="$work/$name" \
-        API_KEY=bench-api-key-0123456789abcdef-0123456789 SECRET=bench-secret-0123456789abcdef-012345 \
-        PUBLIC_RATE_LIMIT=0 REDIS_URL="$redis_url" RUST_LOG=warn \
-        target/release/tracardi-twitter >"$work/$name.log" 2>&1 &
-    pids+=($!)
-    until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.1; done
-    echo "$port"
-}
-
-# wrk against one port with $2 connections; prints "<callbacks/s> <p99 ms>".
-load() {
-    local port=$1 connections=$2
-    RUN="$(date +%s%N)-$port" wrk -t1 -c"$connections" -d"$DURATION" --latency \
-        -s scripts/wrk-callback.lua "http://127.0.0.1:$port" >"$work/wrk-$port.txt"
-    awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p=$2; if (p ~ /us$/) {sub(/us/,"",p); p=p/1000} else if (p ~ /ms$/) {sub(/ms/,"",p)} else if (p ~ /s$/) {sub(/s/,"",p); p=p*1000}} END {printf "%.0f %.2f\n", rps, p}' "$work/wrk-$port.txt"
-}
-
-sqlite_port=$(start sqlite "")
+sqlite_port=$(start_service sqlite "")
 read -r rps p99 < <(load "$sqlite_port" "$CONNECTIONS")
 printf 'one process on SQLite:        %8s callbacks/s  p99 %6s ms\n' "$rps" "$p99"
 
-one_port=$(start redis-one "redis://127.0.0.1:$redis_port/0")
+one_port=$(start_service redis-one "redis://127.0.0.1:$redis_port/0")
 read -r rps p99 < <(load "$one_port" "$CONNECTIONS")
 printf 'one replica on Redis:         %8s callbacks/s  p99 %6s ms\n' "$rps" "$p99"
 
-two_port=$(start redis-two "redis://127.0.0.1:$redis_port/0")
+two_port=$(start_service redis-two "redis://127.0.0.1:$redis_port/0")
 half=$((CONNECTIONS / 2))
 load "$one_port" "$half" >"$work/a" &
 first=$!

@@ -12,6 +12,9 @@
 # and a bounded number of examples per operation, stops the service, and exits non-zero on any
 # failure.
 #
+# The OAuth 1.0a app's keys are set so that X's webhook (`/x/webhook`) answers its checks and
+# refuses unsigned bodies (403) rather than saying it is not configured (404).
+#
 # The per-client limit is off (PUBLIC_RATE_LIMIT=0): schemathesis is one client sending hundreds
 # of requests, and a 429 for valid input would hide what is being tested. Its 429 is documented.
 #
@@ -72,6 +75,8 @@ env -i PATH="$PATH" \
     API_KEY="$api_key" \
     SECRET="$secret" \
     TWITTER_API_URL="http://127.0.0.1:$closed_port" \
+    TWITTER_CONSUMER_KEY=schemathesis-consumer-key \
+    TWITTER_CONSUMER_SECRET=schemathesis-consumer-secret \
     PUBLIC_RATE_LIMIT=0 \
     "$bin" serve >"$work/service.log" 2>&1 &
 service_pid=$!

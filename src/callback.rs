@@ -4,7 +4,9 @@
 use crate::connect::{Connect, ConnectError, Finished};
 use crate::delivery::DeliveryMonitor;
 use crate::metrics::EventSource;
-use crate::store::{Appended, Millis, NewEvent, Outbox, StoreError, now_millis};
+use crate::store::{
+    AccountLink, AccountLinks, Appended, Millis, NewEvent, Outbox, StoreError, now_millis,
+};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -170,7 +172,7 @@ pub enum Recorded {
     /// A redirect stored for Tracardi (or stored before: a reload).
     Stored(Redirect),
     /// The end of a flow this service started: the account's event stored.
-    Finished(Finished),
+    Finished(Box<Finished>),
 }
 
 /// Why a callback was not recorded; the browser is told nothing was.
@@ -186,15 +188,34 @@ pub enum NotRecorded {
 /// Records the callback whose query is `query`, durably, before its browser is answered: the
 /// end of a flow this service started (exchanged with X, the account's event stored), or any
 /// other redirect of X's, stored as it is. The delivery worker is woken for the new event.
+/// An account connected by a visitor with a Tracardi profile is linked to that profile first,
+/// so that X's activity for it (webhooks) reaches the profile.
 pub async fn record(
     query: Option<&str>,
     connect: &Connect,
     outbox: &dyn Outbox,
+    links: &dyn AccountLinks,
     delivery: &DeliveryMonitor,
 ) -> Result<Recorded, NotRecorded> {
     let redirect = Redirect::parse(query).map_err(NotRecorded::NotARedirect)?;
     if let Some(finished) = connect.finish(&redirect).await {
         let finished = finished.map_err(NotRecorded::Connect)?;
+        if let (Some(x_user_id), Some(profile_id)) =
+            (&finished.x_user_id, &finished.event.profile_id)
+        {
+            let link = AccountLink {
+                x_user_id: x_user_id.clone(),
+                profile_id: profile_id.clone(),
+                username: finished.username.clone(),
+                subscription_ids: finished.subscription_ids.clone(),
+                linked: 0,
+                revoked: None,
+            };
+            if let Err(e) = links.put_link(link).await {
+                tracing::error!(error = %e, "the connected account could not be linked to its profile");
+                return Err(NotRecorded::Connect(e.into()));
+            }
+        }
         let (event_id, event_type) = (finished.event.id.clone(), finished.event.event_type.clone());
         match outbox.append(finished.event.clone()).await {
             Ok(Appended::New) => crate::metrics::event_stored(EventSource::Connect),
@@ -206,7 +227,7 @@ pub async fn record(
         }
         delivery.wake();
         tracing::info!(%event_id, %event_type, "connect flow finished");
-        return Ok(Recorded::Finished(finished));
+        return Ok(Recorded::Finished(Box::new(finished)));
     }
     let event = redirect.to_event(now_millis());
     let event_id = event.id.clone();

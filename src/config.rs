@@ -77,6 +77,8 @@ pub struct ServeArgs {
     pub redis: RedisArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
 }
 
 /// Where `GET /metrics` (Prometheus' text format) is served, and to whom.
@@ -147,6 +149,85 @@ impl MetricsArgs {
             ));
         }
         Ok(MetricsConfig::Separate(addr))
+    }
+}
+
+/// X's activity webhook (`/x/webhook`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct WebhookArgs {
+    /// Which secret answers X's challenge-response check: `consumer` (TWITTER_CONSUMER_SECRET,
+    /// as X documents it) or `client` (TWITTER_CLIENT_SECRET, for apps whose webhook X checks
+    /// with the OAuth 2.0 client secret).
+    #[arg(long, env = "X_WEBHOOK_CRC_KEY", default_value = "consumer")]
+    pub x_webhook_crc_key: String,
+}
+
+/// Which of the app's secrets answers X's CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CrcKey {
+    #[default]
+    Consumer,
+    Client,
+}
+
+impl CrcKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrcKey::Consumer => "consumer",
+            CrcKey::Client => "client",
+        }
+    }
+}
+
+/// The secrets X's webhook is answered and checked with. No secret in `Debug`.
+#[derive(Clone, Default)]
+pub struct WebhookConfig {
+    pub consumer_secret: Option<SecretString>,
+    pub client_secret: Option<SecretString>,
+    pub crc_key: CrcKey,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("consumer_secret", &self.consumer_secret.is_some())
+            .field("client_secret", &self.client_secret.is_some())
+            .field("crc_key", &self.crc_key)
+            .finish()
+    }
+}
+
+impl WebhookArgs {
+    pub fn check(&self, connect: &ConnectConfig) -> Result<WebhookConfig, ConfigError> {
+        let crc_key = match self.x_webhook_crc_key.trim().to_ascii_lowercase().as_str() {
+            "consumer" => CrcKey::Consumer,
+            "client" => CrcKey::Client,
+            other => {
+                return Err(ConfigError::new(
+                    "X_WEBHOOK_CRC_KEY",
+                    format!("'{other}' is not one of: consumer, client"),
+                ));
+            }
+        };
+        let consumer_secret = connect
+            .oauth1
+            .as_ref()
+            .map(|app| app.consumer_secret.clone());
+        let client_secret = connect
+            .oauth2
+            .as_ref()
+            .and_then(|client| client.client_secret.clone());
+        if crc_key == CrcKey::Client && client_secret.is_none() {
+            return Err(ConfigError::new(
+                "X_WEBHOOK_CRC_KEY",
+                "is `client`, which needs TWITTER_CLIENT_ID and TWITTER_CLIENT_SECRET",
+            ));
+        }
+        Ok(WebhookConfig {
+            consumer_secret,
+            client_secret,
+            crc_key,
+        })
     }
 }
 
@@ -479,6 +560,113 @@ pub struct ConnectArgs {
     /// it `/authorize` answers 503 until some finish or expire (each one is a row on disk).
     #[arg(long, env = "MAX_PENDING_AUTHORIZATIONS", default_value = "10000")]
     pub max_pending_authorizations: u64,
+    #[command(flatten)]
+    pub activity: ActivityArgs,
+}
+
+/// X Activity API subscriptions made for each account that connects through OAuth 2.0
+/// (x-activity.md §2). No `Debug`: it holds the app's Bearer token as given.
+#[derive(clap::Args, Clone)]
+pub struct ActivityArgs {
+    /// The app's app-only Bearer token (Keys and tokens → Bearer Token): manages the webhook
+    /// (`tracardi-twitter webhook ...`) and finds the webhook's id when X_WEBHOOK_ID is not set.
+    #[arg(long, env = "TWITTER_BEARER_TOKEN", hide_env_values = true)]
+    pub twitter_bearer_token: Option<String>,
+    /// Event types to subscribe for each account that connects through OAuth 2.0, separated by
+    /// commas or spaces, e.g. `post.mention.create,like.create,dm.received`. Empty: none.
+    #[arg(long, env = "X_ACTIVITY_EVENTS", default_value = "")]
+    pub x_activity_events: String,
+    /// The id of the webhook registered for `{PUBLIC_URL}/x/webhook` (`tracardi-twitter webhook
+    /// register` prints it). Unset: looked up at X with TWITTER_BEARER_TOKEN, once.
+    #[arg(long, env = "X_WEBHOOK_ID")]
+    pub x_webhook_id: Option<String>,
+}
+
+/// The checked [`ActivityArgs`], when `X_ACTIVITY_EVENTS` names event types.
+#[derive(Clone)]
+pub struct ActivityConfig {
+    /// Checked names, each once.
+    pub event_types: Vec<String>,
+    /// `X_WEBHOOK_ID`; without it the id is looked up by URL with the Bearer token.
+    pub webhook_id: Option<String>,
+    pub bearer_token: Option<SecretString>,
+    /// `{PUBLIC_URL}/x/webhook`.
+    pub webhook_url: String,
+}
+
+impl std::fmt::Debug for ActivityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityConfig")
+            .field("event_types", &self.event_types)
+            .field("webhook_id", &self.webhook_id)
+            .field("bearer_token", &self.bearer_token.is_some())
+            .field("webhook_url", &self.webhook_url)
+            .finish()
+    }
+}
+
+impl ActivityArgs {
+    /// Checks the event types, and that what subscribing needs is there: the OAuth 2.0 client,
+    /// PUBLIC_URL, the webhook's id (or the Bearer token to find it) and the scopes the types
+    /// need in `scopes` (TWITTER_SCOPES).
+    pub fn check(
+        &self,
+        oauth2_configured: bool,
+        public_url: Option<&str>,
+        scopes: &str,
+    ) -> Result<Option<ActivityConfig>, ConfigError> {
+        use crate::twitter::activity;
+        let event_types = activity::parse_event_types(&self.x_activity_events)
+            .map_err(|e| ConfigError::new("X_ACTIVITY_EVENTS", e))?;
+        let webhook_id = match non_empty(&self.x_webhook_id) {
+            Some(id) if crate::twitter::webhooks::is_webhook_id(id) => Some(id.to_owned()),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "X_WEBHOOK_ID",
+                    "must be the webhook's id, 1 to 19 digits (`tracardi-twitter webhook list` shows it)",
+                ));
+            }
+            None => None,
+        };
+        let bearer_token = non_empty(&self.twitter_bearer_token).map(SecretString::from);
+        if event_types.is_empty() {
+            return Ok(None);
+        }
+        if !oauth2_configured {
+            return Err(ConfigError::new(
+                "X_ACTIVITY_EVENTS",
+                "needs the OAuth 2.0 connect flow (TWITTER_CLIENT_ID): subscriptions are made with the token of the visitor who connects",
+            ));
+        }
+        let Some(public_url) = public_url else {
+            return Err(ConfigError::new(
+                "X_ACTIVITY_EVENTS",
+                "needs PUBLIC_URL: X delivers the events to {PUBLIC_URL}/x/webhook",
+            ));
+        };
+        if webhook_id.is_none() && bearer_token.is_none() {
+            return Err(ConfigError::new(
+                "X_ACTIVITY_EVENTS",
+                "needs X_WEBHOOK_ID, or TWITTER_BEARER_TOKEN to look the webhook up at X",
+            ));
+        }
+        let missing = activity::missing_scopes(&event_types, scopes);
+        if !missing.is_empty() {
+            return Err(ConfigError::new(
+                "TWITTER_SCOPES",
+                format!(
+                    "lacks {} that X_ACTIVITY_EVENTS needs: add them to TWITTER_SCOPES",
+                    activity::describe_missing(&missing)
+                ),
+            ));
+        }
+        Ok(Some(ActivityConfig {
+            event_types,
+            webhook_id,
+            bearer_token,
+            webhook_url: format!("{public_url}/x/webhook"),
+        }))
+    }
 }
 
 /// OAuth 1.0a app keys for the connect flow.
@@ -528,6 +716,9 @@ pub struct ConnectConfig {
     pub ttl: Duration,
     /// `MAX_PENDING_AUTHORIZATIONS`.
     pub max_pending: u64,
+    /// Subscriptions made for each account that connects through OAuth 2.0, when
+    /// `X_ACTIVITY_EVENTS` names event types.
+    pub activity: Option<ActivityConfig>,
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
@@ -586,7 +777,7 @@ impl ConnectArgs {
             (Some(id), secret) => Some(OAuth2Client {
                 client_id: id.into(),
                 client_secret: secret.map(SecretString::from),
-                scopes,
+                scopes: scopes.clone(),
                 authorize_url: oauth2_authorize_url,
             }),
             (None, Some(_)) => {
@@ -609,6 +800,9 @@ impl ConnectArgs {
                     )
                 })?
         };
+        let activity = self
+            .activity
+            .check(oauth2.is_some(), public_url.as_deref(), &scopes)?;
         Ok(ConnectConfig {
             public_url,
             oauth1,
@@ -616,6 +810,7 @@ impl ConnectArgs {
             return_to_allowlist,
             ttl: parse_duration("AUTHORIZE_TTL", &self.authorize_ttl)?,
             max_pending: self.max_pending_authorizations,
+            activity,
         })
     }
 }
@@ -682,6 +877,7 @@ pub struct Config {
     /// The shared store, when set; otherwise the SQLite file in `data_dir`.
     pub redis: Option<RedisConfig>,
     pub metrics: MetricsConfig,
+    pub webhook: WebhookConfig,
 }
 
 impl TwitterArgs {
@@ -746,6 +942,7 @@ impl ServeArgs {
         let limits = self.limits.check()?;
         let redis = self.redis.check()?;
         let metrics = self.metrics.check(listen_addr)?;
+        let webhook = self.webhook.check(&connect)?;
         let (api_key, secret, source) = self.keys()?;
         Ok((
             Config {
@@ -766,6 +963,7 @@ impl ServeArgs {
                 limits,
                 redis,
                 metrics,
+                webhook,
             },
             source,
         ))
@@ -1003,6 +1201,88 @@ mod tests {
         assert_eq!(source.file, None);
         assert_eq!(config.api_key.expose_secret(), key);
         assert!(!dir.path().join(crate::service_keys::KEYS_FILE).exists());
+    }
+
+    #[test]
+    fn activity_events_need_the_client_the_webhook_and_their_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = [
+            "--public-url",
+            "https://tt.example/",
+            "--twitter-client-id",
+            "client",
+            "--twitter-scopes",
+            "tweet.read users.read dm.read",
+        ];
+        let check = |extra: &[&str]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            args(&all, dir.path()).check().map(|(config, _)| config)
+        };
+        let config = check(&[]).unwrap();
+        assert!(config.connect.activity.is_none(), "none by default");
+        let bearer = "bearer-LEAKCHECK";
+        let config = check(&[
+            "--x-activity-events",
+            "post.mention.create, dm.received",
+            "--twitter-bearer-token",
+            bearer,
+        ])
+        .unwrap();
+        let activity = config.connect.activity.unwrap();
+        assert_eq!(activity.event_types, ["post.mention.create", "dm.received"]);
+        assert_eq!(activity.webhook_url, "https://tt.example/x/webhook");
+        assert_eq!(activity.webhook_id, None);
+        assert!(!format!("{activity:?}").contains("LEAKCHECK"));
+        let config = check(&[
+            "--x-activity-events",
+            "dm.received",
+            "--x-webhook-id",
+            "1976325569252868099",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.connect.activity.unwrap().webhook_id.as_deref(),
+            Some("1976325569252868099")
+        );
+        for (extra, setting, says) in [
+            (
+                vec![
+                    "--x-activity-events",
+                    "like.create dm.sent",
+                    "--x-webhook-id",
+                    "1",
+                ],
+                "TWITTER_SCOPES",
+                "like.read (for like.create)",
+            ),
+            (
+                vec!["--x-activity-events", "mentions", "--x-webhook-id", "1"],
+                "X_ACTIVITY_EVENTS",
+                "unknown event type 'mentions'",
+            ),
+            (
+                vec!["--x-activity-events", "dm.sent"],
+                "X_ACTIVITY_EVENTS",
+                "X_WEBHOOK_ID",
+            ),
+            (
+                vec!["--x-activity-events", "dm.sent", "--x-webhook-id", "hook-1"],
+                "X_WEBHOOK_ID",
+                "digits",
+            ),
+        ] {
+            let error = check(&extra).unwrap_err();
+            assert_eq!(error.setting, setting, "{extra:?}: {error}");
+            assert!(error.to_string().contains(says), "{extra:?}: {error}");
+        }
+        let error = args(
+            &["--x-activity-events", "dm.sent", "--x-webhook-id", "1"],
+            dir.path(),
+        )
+        .check()
+        .unwrap_err();
+        assert!(error.to_string().contains("TWITTER_CLIENT_ID"), "{error}");
     }
 
     fn redis(

@@ -252,3 +252,44 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         }
     }
 }
+
+/// X's webhook: what is wrong with a check or a delivery, for X (or whoever sent it).
+impl From<crate::x_activity::WebhookError> for ApiError {
+    fn from(e: crate::x_activity::WebhookError) -> Self {
+        use crate::x_activity::WebhookError;
+        let detail = e.to_string();
+        match e {
+            WebhookError::NotConfigured { missing } => {
+                tracing::warn!("X called the webhook, which is not configured: set {missing}");
+                Self::not_found("webhook_not_configured", format!("{detail}."))
+            }
+            WebhookError::NoCrcToken => Self::bad_request(
+                "crc_token_missing",
+                "Give the challenge as ?crc_token=...; X sends it when it checks the webhook.",
+            ),
+            WebhookError::CrcTokenTooLong => Self::bad_request("crc_token_too_long", detail),
+            WebhookError::Unsigned => Self::problem(
+                StatusCode::FORBIDDEN,
+                "signature_missing",
+                "Deliveries must carry x-twitter-webhooks-signature (or \
+                 x-twitter-webhooks-signature-oauth2) over the raw body; nothing was stored.",
+            ),
+            WebhookError::BadSignature => {
+                tracing::warn!("an X webhook delivery with a wrong signature was refused");
+                Self::problem(
+                    StatusCode::FORBIDDEN,
+                    "signature_mismatch",
+                    "The signature does not match the body for this app's secret; nothing was \
+                     stored.",
+                )
+            }
+            WebhookError::Store(cause) => {
+                tracing::error!(cause = %cause, "an X webhook delivery could not be stored");
+                Self::unavailable(
+                    "store_unavailable",
+                    "The delivery could not be stored; nothing was acknowledged. Send it again.",
+                )
+            }
+        }
+    }
+}

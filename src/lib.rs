@@ -22,6 +22,8 @@ pub mod telemetry;
 pub mod tracardi;
 pub mod twitter;
 pub mod validation;
+pub mod x_activity;
+pub mod x_admin;
 
 use crate::config::{Config, KeySource};
 use std::future::Future;
@@ -56,10 +58,25 @@ pub async fn open_stores(config: &Config) -> Result<store::Stores, RunError> {
 
 /// Builds the shared state around stores that are already open (any backend).
 pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState {
-    let store::Stores { outbox, pending } = stores;
+    let store::Stores {
+        outbox,
+        pending,
+        links,
+    } = stores;
     // Before anything that counts: handles taken before the recorder exists stay no-ops.
     let metrics = Arc::new(crate::metrics::Scraper::new(outbox.clone()));
     let client = twitter::client::XClient::new(&config.twitter);
+    let cleanup = config
+        .connect
+        .activity
+        .as_ref()
+        .and_then(|activity| activity.bearer_token.clone())
+        .map(|bearer| x_activity::SubscriptionCleanup {
+            x: client.clone(),
+            bearer,
+        });
+    let x_webhook =
+        x_activity::XWebhook::new(config.webhook.clone(), outbox.clone(), links, cleanup);
     let connect = connect::Connect::new(
         client.clone(),
         pending,
@@ -87,6 +104,7 @@ pub fn app_state_with(config: &Config, stores: store::Stores) -> http::AppState 
         plugin_body_limit: config.limits.plugin_body_limit,
         metrics,
         metrics_config: config.metrics,
+        x_webhook: Arc::new(x_webhook),
     })
 }
 

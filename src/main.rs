@@ -1,4 +1,5 @@
-//! Command line: `serve` (the default), `validate`, `healthcheck`, `openapi`.
+//! Command line: `serve` (the default), `validate`, `healthcheck`, `openapi`, `webhook`,
+//! `subscribe`.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use tracardi_twitter::error::ApiError;
 use tracardi_twitter::twitter::credentials::Credentials;
 use tracardi_twitter::twitter::report::{Severity, ValidationReport};
 use tracardi_twitter::validation::Validator;
+use tracardi_twitter::x_admin::{KeyArgs, SubscribeArgs, WebhookCommand};
 
 /// Twitter (X) for Tracardi: the resource form, credential validation and Tracardi-compatible auth.
 ///
@@ -38,36 +40,21 @@ enum Command {
     },
     /// Print the OpenAPI specification.
     Openapi,
+    /// Manage the X webhook at {PUBLIC_URL}/x/webhook: register, list, validate, delete,
+    /// replay. Exits 0 on success, 1 when X refused, 2 when it could not run.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Subscribe the brand's own account (its four keys, OAuth 1.0a user context) to X Activity
+    /// API event types, delivered to the webhook. Exits 0 when every subscription was made, 1
+    /// when X refused one, 2 when it could not run.
+    Subscribe(Box<SubscribeArgs>),
 }
 
-/// X's four keys carry an `x-` prefix on the command line, so that they cannot be mistaken for
-/// the service's own `--api-key`; the environment names stay `TWITTER_*`.
+/// X's four keys (flags with an `x-` prefix, environment `TWITTER_*`) and the output format.
 #[derive(clap::Args)]
 struct ValidateArgs {
-    /// The X app's API Key (Keys and tokens → Consumer Keys).
-    #[arg(long = "x-api-key", env = "TWITTER_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-    /// The X app's API Key Secret (Consumer Keys).
-    #[arg(
-        long = "x-api-secret",
-        env = "TWITTER_API_SECRET",
-        hide_env_values = true
-    )]
-    api_secret: Option<String>,
-    /// The X account's Access Token (Keys and tokens → Authentication Tokens).
-    #[arg(
-        long = "x-access-token",
-        env = "TWITTER_ACCESS_TOKEN",
-        hide_env_values = true
-    )]
-    access_token: Option<String>,
-    /// The X account's Access Token Secret (Authentication Tokens).
-    #[arg(
-        long = "x-access-token-secret",
-        env = "TWITTER_ACCESS_TOKEN_SECRET",
-        hide_env_values = true
-    )]
-    access_token_secret: Option<String>,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Print what POST /validate would answer, as JSON: the report, the field errors (422) or
     /// the problem (429, 502, 504, with its `code`).
     #[arg(long)]
@@ -88,6 +75,12 @@ fn main() -> ExitCode {
             address,
             listen_addr,
         }) => runtime.block_on(healthcheck(address.as_deref().unwrap_or(&listen_addr))),
+        Some(Command::Webhook(command)) => {
+            ExitCode::from(runtime.block_on(tracardi_twitter::x_admin::webhook(command)))
+        }
+        Some(Command::Subscribe(args)) => {
+            ExitCode::from(runtime.block_on(tracardi_twitter::x_admin::subscribe(*args)))
+        }
         Some(Command::Openapi) => {
             println!(
                 "{}",
@@ -154,10 +147,10 @@ async fn validate(args: ValidateArgs) -> ExitCode {
         Err(e) => return fail(format_args!("configuration error: {e}")),
     };
     let body = serde_json::json!({
-        "api_key": args.api_key,
-        "api_secret": args.api_secret,
-        "access_token": args.access_token,
-        "access_token_secret": args.access_token_secret,
+        "api_key": args.keys.api_key,
+        "api_secret": args.keys.api_secret,
+        "access_token": args.keys.access_token,
+        "access_token_secret": args.keys.access_token_secret,
     });
     let parsed = match Credentials::from_json(&body) {
         Ok(parsed) => parsed,

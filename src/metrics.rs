@@ -169,7 +169,7 @@ fn describe() {
     );
     describe_counter!(
         X_WEBHOOK_EVENTS,
-        "Activity events received from X's webhooks, by event type."
+        "Activities received from X's webhooks, by Tracardi event type (twitter-mention, twitter-like, ..., twitter-activity for the rest)."
     );
     describe_counter!(
         X_WEBHOOK_SIGNATURE_FAILURES,
@@ -416,9 +416,9 @@ pub fn send_tweet_run(port: &'static str, code: &str) {
     counter!(SEND_TWEET_RUNS, "port" => port, "code" => code.to_owned()).increment(1);
 }
 
-/// An activity event received from X's webhooks. `event_type` must come from a fixed list the
-/// code knows (X's payload keys, e.g. `tweet_create_events`, mapped through a `match`, with
-/// `other` for the rest): a label value a sender chooses would mint series.
+/// An activity received from X's webhooks. `event_type` is its Tracardi event type, from the
+/// fixed list `x_activity::types` (`twitter-mention`, ..., `twitter-activity` for the rest): a
+/// label value a sender could choose would mint series.
 pub fn x_webhook_delivery(event_type: &'static str) {
     counter!(X_WEBHOOK_EVENTS, "event_type" => event_type).increment(1);
 }

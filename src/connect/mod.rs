@@ -22,9 +22,11 @@ use std::sync::Arc;
 mod oauth1_flow;
 mod oauth2_flow;
 mod state;
+mod subscriptions;
 
 use state::StateKind;
 pub use state::pkce_challenge;
+pub use subscriptions::{Created, Subscriptions};
 
 pub const CONNECTED: &str = "twitter-account-connected";
 
@@ -80,6 +82,11 @@ pub struct Finished {
     pub outcome: Outcome,
     pub username: Option<String>,
     pub return_to: Option<String>,
+    /// The connected X account's id (none when the visitor refused).
+    pub x_user_id: Option<String>,
+    /// The X Activity API subscriptions created for the connected account (`X_ACTIVITY_EVENTS`),
+    /// kept with the account's link; empty when none were made.
+    pub subscription_ids: Vec<String>,
 }
 
 pub struct Connect {
@@ -88,6 +95,8 @@ pub struct Connect {
     pending: Arc<dyn PendingAuthorizations>,
     config: ConnectConfig,
     state_key: [u8; 32],
+    /// `X_WEBHOOK_ID`, or the id looked up at X the first time it was needed.
+    webhook_id: tokio::sync::OnceCell<String>,
 }
 
 impl std::fmt::Debug for Connect {
@@ -150,11 +159,18 @@ impl Connect {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
             .expect("any key length");
         mac.update(b"tracardi-twitter connect state v1");
+        let webhook_id = tokio::sync::OnceCell::new_with(
+            config
+                .activity
+                .as_ref()
+                .and_then(|activity| activity.webhook_id.clone()),
+        );
         Self {
             x,
             pending,
             config,
             state_key: mac.finalize().into_bytes().into(),
+            webhook_id,
         }
     }
 
@@ -283,6 +299,8 @@ impl Connect {
                 outcome: Outcome::Denied,
                 username: None,
                 return_to: visitor.return_to,
+                x_user_id: None,
+                subscription_ids: Vec::new(),
             }));
         }
         let account = match redirect.flow {
@@ -290,20 +308,33 @@ impl Connect {
                 self.exchange_oauth1(&key, &secret, param("oauth_verifier")?)
                     .await
             }
-            Flow::OAuth2 => self.exchange_oauth2(&secret, param("code")?).await,
+            Flow::OAuth2 => {
+                self.exchange_oauth2(&secret, param("code")?, visitor.profile_id.as_deref())
+                    .await
+            }
         };
         Some(account.map(|account| {
             let username = account.username.clone();
+            let x_user_id = account.id.clone();
             let mut properties = Map::new();
             properties.insert("flow".into(), redirect.flow.as_str().into());
             properties.insert("user_id".into(), account.id.into());
             properties.insert("username".into(), account.username.into());
             properties.insert("name".into(), account.name.into());
+            let subscription_ids = match &account.subscriptions {
+                Some(subscriptions) => {
+                    properties.insert("activity_subscriptions".into(), subscriptions.to_json());
+                    subscriptions.ids()
+                }
+                None => Vec::new(),
+            };
             Finished {
                 event: self.event(&key, "connected", CONNECTED, properties, &visitor),
                 outcome: Outcome::Granted,
                 username: Some(username),
                 return_to: visitor.return_to,
+                x_user_id: Some(x_user_id),
+                subscription_ids,
             }
         }))
     }
@@ -343,6 +374,8 @@ struct Account {
     id: String,
     username: String,
     name: String,
+    /// What subscribing it to `X_ACTIVITY_EVENTS` gave (OAuth 2.0 flows, when set).
+    subscriptions: Option<Subscriptions>,
 }
 
 fn account(step: &str, answer: &XAnswer) -> Result<Account, ConnectError> {
@@ -357,6 +390,7 @@ fn account(step: &str, answer: &XAnswer) -> Result<Account, ConnectError> {
             id: id.to_owned(),
             username: username.to_owned(),
             name: data["name"].as_str().unwrap_or_default().to_owned(),
+            subscriptions: None,
         }),
         _ => Err(ConnectError::Upstream {
             cause: cause(step, answer),
@@ -388,6 +422,7 @@ mod tests {
             return_to_allowlist: allow.iter().map(|s| (*s).to_owned()).collect(),
             ttl: std::time::Duration::from_secs(600),
             max_pending: 10_000,
+            activity: None,
         };
         let x = XClient::new(&crate::config::TwitterConfig {
             api_url: "http://127.0.0.1:9".into(),

@@ -36,11 +36,13 @@ impl Connect {
         Ok(url.into())
     }
 
-    /// Code + PKCE verifier → bearer token → the account. The code is sent once.
+    /// Code + PKCE verifier → bearer token → the account, subscribed to `X_ACTIVITY_EVENTS`
+    /// with that token when set (tagged with `profile_id`). The code is sent once.
     pub(super) async fn exchange_oauth2(
         &self,
         verifier: &SecretString,
         code: &str,
+        profile_id: Option<&str>,
     ) -> Result<Account, ConnectError> {
         let (Some(client), Some(callback)) = (&self.config.oauth2, self.callback_url()) else {
             return Err(ConnectError::NotConfigured {
@@ -74,6 +76,8 @@ impl Connect {
             .users_me_bearer(token.expose_secret())
             .await
             .map_err(|e| transport(step, e))?;
-        account(step, &answer)
+        let mut account = account(step, &answer)?;
+        account.subscriptions = self.subscribe(&token, &account.id, profile_id).await;
+        Ok(account)
     }
 }

@@ -44,6 +44,7 @@ async fn callback(_: PublicCaller, State(state): State<AppState>, uri: Uri) -> R
         uri.query(),
         &state.connect,
         state.outbox.as_ref(),
+        state.x_webhook.links().as_ref(),
         &state.delivery,
     )
     .await;

@@ -14,6 +14,7 @@ pub mod resource;
 pub mod schemas;
 pub mod server;
 pub mod validate;
+pub mod x_webhook;
 
 use crate::auth::Authenticator;
 use crate::config::CallbackConfig;
@@ -83,6 +84,8 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Scraper>,
     /// Where `/metrics` is served and whether it takes the token.
     pub metrics_config: crate::config::MetricsConfig,
+    /// X's activity webhook, and the links from X accounts to profiles.
+    pub x_webhook: Arc<crate::x_activity::XWebhook>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -113,6 +116,7 @@ impl FromRef<AppState> for Arc<Validator> {
         (name = "validation", description = "Checking the four keys against X"),
         (name = "callback", description = "X's browser redirects, stored and delivered to Tracardi"),
         (name = "connect", description = "\"Connect Twitter\" flows run by this service"),
+        (name = "x-activity", description = "X's activity webhook: mentions, replies, likes, follows, DMs and more, delivered to Tracardi as events"),
         (name = "operations", description = "Health, readiness and this specification")
     )
 )]
@@ -142,10 +146,15 @@ fn api(plugin_body_limit: usize) -> OpenApiRouter<AppState> {
         .merge(outbox::routes())
         .merge(ops::routes())
         .merge(metrics::routes());
-    access_log::with_body_limit(routes, MAX_BODY_BYTES).merge(access_log::with_body_limit(
-        microservice::large_body_routes(),
-        plugin_body_limit,
-    ))
+    access_log::with_body_limit(routes, MAX_BODY_BYTES)
+        .merge(access_log::with_body_limit(
+            microservice::large_body_routes(),
+            plugin_body_limit,
+        ))
+        .merge(access_log::with_body_limit(
+            x_webhook::routes(),
+            crate::x_activity::MAX_WEBHOOK_BODY_BYTES,
+        ))
 }
 
 /// The OpenAPI specification, generated from the code.

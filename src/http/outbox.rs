@@ -26,6 +26,8 @@ pub struct OutboxStatus {
     /// The last delivery error since start.
     pub last_error: Option<String>,
     pub delivery: DeliveryStatus,
+    /// X's activity webhook: when X last delivered and last checked it.
+    pub x_webhook: crate::x_activity::WebhookStatus,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -59,10 +61,21 @@ async fn outbox_status(
 ) -> Result<Json<OutboxStatus>, ApiError> {
     let counts = state.outbox.counts().await.map_err(store_unavailable)?;
     let delivery = state.delivery.status();
+    let seen = state
+        .x_webhook
+        .links()
+        .webhook_seen()
+        .await
+        .map_err(store_unavailable)?;
+    let now = now_millis();
+    if let Some(warning) = crate::x_activity::WebhookStatus::of(&seen, now).warning {
+        tracing::warn!("{warning}");
+    }
     Ok(Json(OutboxStatus {
+        x_webhook: crate::x_activity::WebhookStatus::of(&seen, now),
         oldest_pending_age_seconds: counts
             .oldest_pending_created
-            .map(|created| (now_millis() - created).max(0) as u64 / 1000),
+            .map(|created| (now - created).max(0) as u64 / 1000),
         last_error: delivery.last_error.clone(),
         counts,
         delivery,

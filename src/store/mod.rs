@@ -173,6 +173,10 @@ pub trait Outbox: Send + Sync + std::fmt::Debug {
     /// nothing and says so.
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError>;
 
+    /// Records an event durably as a dead letter, with why: kept for an operator to look at
+    /// and re-drive (`POST /outbox/retry`), not delivered until then. Idempotent like `append`.
+    async fn append_dead(&self, event: NewEvent, reason: String) -> Result<Appended, StoreError>;
+
     /// Claims up to `limit` pending events that are due, oldest first, for `lease`. A claimed
     /// event that is neither settled before its lease ends is due again. An event that cannot
     /// be read back (e.g. its JSON was damaged) becomes dead, with the reason, in the same
@@ -243,20 +247,81 @@ pub trait PendingAuthorizations: Send + Sync + std::fmt::Debug {
     async fn live(&self) -> Result<u64, StoreError>;
 }
 
-/// The two stores a running service uses; one backend usually provides both.
+/// An X account connected through a connect flow, and the Tracardi profile it belongs to: where
+/// X's activity for that account (webhooks) is delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountLink {
+    pub x_user_id: String,
+    pub profile_id: String,
+    pub username: Option<String>,
+    /// The X Activity API subscriptions made for the account when it connected.
+    pub subscription_ids: Vec<String>,
+    /// When it was (last) connected, by the store's clock.
+    pub linked: Millis,
+    /// When the account revoked the app (`oauth.revoke`), if it did since.
+    pub revoked: Option<Millis>,
+}
+
+/// What X did to the webhook that an operator wants to see the time of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookMark {
+    /// A signed delivery was accepted.
+    Delivery,
+    /// X's challenge-response check was answered.
+    Crc,
+}
+
+impl WebhookMark {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookMark::Delivery => "delivery",
+            WebhookMark::Crc => "crc",
+        }
+    }
+}
+
+/// When X last used the webhook, over all replicas (Unix ms).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct WebhookSeen {
+    pub last_delivery: Option<Millis>,
+    pub last_crc: Option<Millis>,
+}
+
+/// Links from X accounts to Tracardi profiles, and when X last used the webhook: shared by
+/// every replica, like the outbox.
+#[async_trait::async_trait]
+pub trait AccountLinks: Send + Sync + std::fmt::Debug {
+    /// Links the account to `link.profile_id` (replacing any earlier link of it), as connected
+    /// now; `linked` and `revoked` are the store's to set.
+    async fn put_link(&self, link: AccountLink) -> Result<(), StoreError>;
+
+    async fn find_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError>;
+
+    /// Marks the account's link revoked now; returns the link, if there is one.
+    async fn revoke_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError>;
+
+    /// Notes that X used the webhook now.
+    async fn mark_webhook(&self, mark: WebhookMark) -> Result<(), StoreError>;
+
+    async fn webhook_seen(&self) -> Result<WebhookSeen, StoreError>;
+}
+
+/// The stores a running service uses; one backend provides them all.
 #[derive(Debug, Clone)]
 pub struct Stores {
     pub outbox: std::sync::Arc<dyn Outbox>,
     pub pending: std::sync::Arc<dyn PendingAuthorizations>,
+    pub links: std::sync::Arc<dyn AccountLinks>,
 }
 
 impl Stores {
-    /// Both stores from one backend.
-    pub fn of<S: Outbox + PendingAuthorizations + 'static>(store: S) -> Self {
+    /// Every store from one backend.
+    pub fn of<S: Outbox + PendingAuthorizations + AccountLinks + 'static>(store: S) -> Self {
         let store = std::sync::Arc::new(store);
         Self {
             outbox: store.clone(),
-            pending: store,
+            pending: store.clone(),
+            links: store,
         }
     }
 }

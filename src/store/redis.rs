@@ -20,8 +20,9 @@
 //! why) and a small write every [`PROBE_EVERY`] notices when it can be reached again.
 
 use super::{
-    Appended, NewEvent, Outbox, OutboxCounts, PendingAuthorizations, Receipt, StoreError,
-    StoreHealth, StoreState, StoredEvent, Taken, millis,
+    AccountLink, AccountLinks, Appended, Millis, NewEvent, Outbox, OutboxCounts,
+    PendingAuthorizations, Receipt, StoreError, StoreHealth, StoreState, StoredEvent, Taken,
+    WebhookMark, WebhookSeen, millis,
 };
 use crate::config::{Durability, RedisConfig};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -56,10 +57,17 @@ end
 // KEYS of the event scripts: 1 pending, 2 leased, 3 undelivered, 4 delivered, 5 dead.
 // ARGV[1]: the prefix of the events' keys.
 
+/// ARGV[5]: empty, or why the event is stored as a dead letter.
 const APPEND: &str = "
 local key = ARGV[1] .. ARGV[2]
 if redis.call('EXISTS', key) == 1 then return 0 end
 local t = now()
+if ARGV[5] ~= '' then
+    redis.call('HSET', key, 'event', ARGV[3], 'created', ARGV[4], 'state', 'dead',
+        'attempts', 0, 'due', t, 'lease', 0, 'last_error', ARGV[5])
+    redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2])
+    return 1
+end
 redis.call('HSET', key, 'event', ARGV[3], 'created', ARGV[4], 'state', 'pending',
     'attempts', 0, 'due', t, 'lease', 0)
 redis.call('ZADD', KEYS[1], t, ARGV[2])
@@ -225,6 +233,29 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now())
 return redis.call('ZCARD', KEYS[3])
 ";
 
+// Account links: one hash per X account; KEYS[1] the link, ARGV the fields.
+
+const PUT_LINK: &str = "
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'profile_id', ARGV[1], 'username', ARGV[2],
+    'subscription_ids', ARGV[3], 'linked', now())
+return 1
+";
+
+const REVOKE_LINK: &str = "
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'revoked', now())
+return 1
+";
+
+/// KEYS[1] the marks' hash; ARGV[1] the mark. Keeps the latest time.
+const MARK_WEBHOOK: &str = "
+local t = now()
+local before = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if t > before then redis.call('HSET', KEYS[1], ARGV[1], t) end
+return 1
+";
+
 /// The scripts, each with the clock in front.
 struct Scripts {
     append: Script,
@@ -238,6 +269,9 @@ struct Scripts {
     put_authorization: Script,
     take_authorization: Script,
     live_authorizations: Script,
+    put_link: Script,
+    revoke_link: Script,
+    mark_webhook: Script,
 }
 
 impl Scripts {
@@ -255,6 +289,9 @@ impl Scripts {
             put_authorization: script(PUT_AUTHORIZATION),
             take_authorization: script(TAKE_AUTHORIZATION),
             live_authorizations: script(LIVE_AUTHORIZATIONS),
+            put_link: script(PUT_LINK),
+            revoke_link: script(REVOKE_LINK),
+            mark_webhook: script(MARK_WEBHOOK),
         }
     }
 }
@@ -283,6 +320,10 @@ impl Keys {
     /// The sorted sets every event script takes, in the order the scripts expect.
     fn event_sets(&self) -> [String; 5] {
         ["pending", "leased", "undelivered", "delivered", "dead"].map(|name| self.key(name))
+    }
+
+    fn link(&self, x_user_id: &str) -> String {
+        self.key(&format!("link:{x_user_id}"))
     }
 
     fn authorization(&self, key: &str) -> [String; 3] {
@@ -462,6 +503,25 @@ impl RedisStore {
         }
     }
 
+    /// Appends an event as pending (`dead` empty) or as a dead letter with that reason.
+    async fn append_as(&self, event: NewEvent, dead: &str) -> Result<Appended, StoreError> {
+        let json = serde_json::to_string(&event).map_err(|e| backend(e.to_string()))?;
+        let mut invocation = self.event_script(&self.inner.scripts.append);
+        invocation
+            .arg(&event.id)
+            .arg(json)
+            .arg(event.created)
+            .arg(dead);
+        let new: i64 = self.run(&invocation, true).await?;
+        // A repeat is waited for too: the first write may not have reached the replicas yet.
+        self.replicated().await?;
+        Ok(if new == 1 {
+            Appended::New
+        } else {
+            Appended::AlreadyStored
+        })
+    }
+
     fn event_script<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
         let mut invocation = script.prepare_invoke();
         for key in self.inner.keys.event_sets() {
@@ -588,17 +648,16 @@ impl Outbox for RedisStore {
             .clone()
     }
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
-        let json = serde_json::to_string(&event).map_err(|e| backend(e.to_string()))?;
-        let mut invocation = self.event_script(&self.inner.scripts.append);
-        invocation.arg(&event.id).arg(json).arg(event.created);
-        let new: i64 = self.run(&invocation, true).await?;
-        // A repeat is waited for too: the first write may not have reached the replicas yet.
-        self.replicated().await?;
-        Ok(if new == 1 {
-            Appended::New
+        self.append_as(event, "").await
+    }
+    async fn append_dead(&self, event: NewEvent, reason: String) -> Result<Appended, StoreError> {
+        // Never empty: an empty reason stores the event as pending.
+        let reason = if reason.is_empty() {
+            "dead".into()
         } else {
-            Appended::AlreadyStored
-        })
+            reason
+        };
+        self.append_as(event, &reason).await
     }
     async fn claim_due(
         &self,
@@ -689,6 +748,89 @@ impl Outbox for RedisStore {
                 return Ok(pruned);
             }
         }
+    }
+}
+
+impl RedisStore {
+    /// A plain command (no script), keeping the health up to date.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+        wrote: bool,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        let result = command.query_async::<T>(&mut conn).await;
+        self.record(&result.as_ref().map(|_| ()), wrote);
+        result.map_err(|e| backend(describe(&e)))
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountLinks for RedisStore {
+    async fn put_link(&self, link: AccountLink) -> Result<(), StoreError> {
+        let subscriptions =
+            serde_json::to_string(&link.subscription_ids).map_err(|e| backend(e.to_string()))?;
+        let mut invocation = self.inner.scripts.put_link.prepare_invoke();
+        invocation
+            .key(self.inner.keys.link(&link.x_user_id))
+            .arg(&link.profile_id)
+            .arg(link.username.as_deref().unwrap_or(""))
+            .arg(subscriptions);
+        let _: i64 = self.run(&invocation, true).await?;
+        self.replicated().await
+    }
+    async fn find_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
+        let fields: std::collections::HashMap<String, String> = self
+            .query(
+                redis::cmd("HGETALL").arg(self.inner.keys.link(x_user_id)),
+                false,
+            )
+            .await?;
+        let Some(profile_id) = fields.get("profile_id") else {
+            return Ok(None);
+        };
+        let number = |name: &str| fields.get(name).and_then(|v| v.parse::<Millis>().ok());
+        Ok(Some(AccountLink {
+            x_user_id: x_user_id.to_owned(),
+            profile_id: profile_id.clone(),
+            username: fields.get("username").filter(|u| !u.is_empty()).cloned(),
+            subscription_ids: fields
+                .get("subscription_ids")
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default(),
+            linked: number("linked").unwrap_or(0),
+            revoked: number("revoked"),
+        }))
+    }
+    async fn revoke_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
+        let mut invocation = self.inner.scripts.revoke_link.prepare_invoke();
+        invocation.key(self.inner.keys.link(x_user_id));
+        let _: i64 = self.run(&invocation, true).await?;
+        self.replicated().await?;
+        self.find_link(x_user_id).await
+    }
+    async fn mark_webhook(&self, mark: WebhookMark) -> Result<(), StoreError> {
+        let mut invocation = self.inner.scripts.mark_webhook.prepare_invoke();
+        invocation
+            .key(self.inner.keys.key("webhook"))
+            .arg(mark.as_str());
+        let _: i64 = self.run(&invocation, true).await?;
+        Ok(())
+    }
+    async fn webhook_seen(&self) -> Result<WebhookSeen, StoreError> {
+        let (delivery, crc): (Option<Millis>, Option<Millis>) = self
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.inner.keys.key("webhook"))
+                    .arg(WebhookMark::Delivery.as_str())
+                    .arg(WebhookMark::Crc.as_str()),
+                false,
+            )
+            .await?;
+        Ok(WebhookSeen {
+            last_delivery: delivery,
+            last_crc: crc,
+        })
     }
 }
 

@@ -13,8 +13,9 @@
 //! read-only connection: they neither wait behind callbacks nor delay them.
 
 use super::{
-    Appended, Clock, Millis, NewEvent, Outbox, OutboxCounts, PendingAuthorizations, Receipt,
-    StoreError, StoreHealth, StoreState, StoredEvent, Taken, millis,
+    AccountLink, AccountLinks, Appended, Clock, Millis, NewEvent, Outbox, OutboxCounts,
+    PendingAuthorizations, Receipt, StoreError, StoreHealth, StoreState, StoredEvent, Taken,
+    WebhookMark, WebhookSeen, millis,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use secrecy::{ExposeSecret, SecretString};
@@ -71,10 +72,29 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         written_ms INTEGER NOT NULL
     );",
+    // 4: X accounts connected here and their Tracardi profiles; when X last used the webhook.
+    "CREATE TABLE IF NOT EXISTS account_links (
+        x_user_id TEXT PRIMARY KEY,
+        profile_id TEXT NOT NULL,
+        username TEXT,
+        subscription_ids_json TEXT NOT NULL DEFAULT '[]',
+        linked_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS webhook_marks (
+        mark TEXT PRIMARY KEY,
+        at_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The tables the migrations create.
-const TABLES: &[&str] = &["events", "pending_authorizations", "write_probe"];
+const TABLES: &[&str] = &[
+    "events",
+    "pending_authorizations",
+    "write_probe",
+    "account_links",
+    "webhook_marks",
+];
 
 /// The schema version this build writes.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -105,8 +125,9 @@ type Answer = Box<dyn FnOnce(Option<&str>)>;
 
 /// One request to the writer thread.
 enum Command {
-    /// The event and its JSON, serialised by the caller: the one writer thread does only SQL.
-    Append(NewEvent, String, Reply<Appended>),
+    /// The event and its JSON, serialised by the caller: the one writer thread does only SQL;
+    /// with a reason, stored as a dead letter.
+    Append(NewEvent, String, Option<String>, Reply<Appended>),
     /// Limit and lease length (ms).
     ClaimDue(usize, Millis, Reply<Vec<StoredEvent>>),
     ClaimOldest(Millis, Reply<Option<StoredEvent>>),
@@ -123,6 +144,11 @@ enum Command {
     PutPending(String, String, SecretString, Millis, Reply<()>),
     TakePending(String, Reply<Taken>),
     LiveAuthorizations(Reply<u64>),
+    PutLink(AccountLink, Reply<()>),
+    FindLink(String, Reply<Option<AccountLink>>),
+    RevokeLink(String, Reply<Option<AccountLink>>),
+    MarkWebhook(WebhookMark, Reply<()>),
+    WebhookSeen(Reply<WebhookSeen>),
 }
 
 /// What the writer thread receives.
@@ -606,7 +632,9 @@ fn execute(conn: &Connection, command: Command, now: Millis) -> Executed {
         }
     }
     match command {
-        Command::Append(event, json, reply) => answer(reply, append(conn, &event, &json)),
+        Command::Append(event, json, dead, reply) => {
+            answer(reply, append(conn, &event, &json, dead.as_deref()))
+        }
         Command::ClaimDue(limit, lease, reply) => {
             answer(reply, claim_due(conn, now, limit, now + lease))
         }
@@ -665,7 +693,79 @@ fn execute(conn: &Connection, command: Command, now: Millis) -> Executed {
             )
             .map(|n| n as u64),
         ),
+        Command::PutLink(link, reply) => answer(reply, put_link(conn, &link, now)),
+        Command::FindLink(x_user_id, reply) => answer(reply, find_link(conn, &x_user_id)),
+        Command::RevokeLink(x_user_id, reply) => answer(
+            reply,
+            conn.execute(
+                "UPDATE account_links SET revoked_ms = ?2 WHERE x_user_id = ?1",
+                params![x_user_id, now],
+            )
+            .and_then(|_| find_link(conn, &x_user_id)),
+        ),
+        Command::MarkWebhook(mark, reply) => answer(
+            reply,
+            conn.execute(
+                "INSERT INTO webhook_marks (mark, at_ms) VALUES (?1, ?2)
+                 ON CONFLICT (mark) DO UPDATE SET at_ms = MAX(at_ms, excluded.at_ms)",
+                params![mark.as_str(), now],
+            )
+            .map(|_| ()),
+        ),
+        Command::WebhookSeen(reply) => answer(reply, webhook_seen(conn)),
     }
+}
+
+fn put_link(conn: &Connection, link: &AccountLink, now: Millis) -> rusqlite::Result<()> {
+    let subscriptions = serde_json::to_string(&link.subscription_ids)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    conn.execute(
+        "INSERT OR REPLACE INTO account_links
+             (x_user_id, profile_id, username, subscription_ids_json, linked_ms, revoked_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
+        params![
+            link.x_user_id,
+            link.profile_id,
+            link.username,
+            subscriptions,
+            now
+        ],
+    )
+    .map(|_| ())
+}
+
+fn find_link(conn: &Connection, x_user_id: &str) -> rusqlite::Result<Option<AccountLink>> {
+    conn.prepare_cached(
+        "SELECT profile_id, username, subscription_ids_json, linked_ms, revoked_ms
+         FROM account_links WHERE x_user_id = ?1",
+    )?
+    .query_row([x_user_id], |row| {
+        Ok(AccountLink {
+            x_user_id: x_user_id.to_owned(),
+            profile_id: row.get(0)?,
+            username: row.get(1)?,
+            // A list damaged by hand reads as none: the link itself still routes events.
+            subscription_ids: serde_json::from_str(&row.get::<_, String>(2)?).unwrap_or_default(),
+            linked: row.get(3)?,
+            revoked: row.get(4)?,
+        })
+    })
+    .optional()
+}
+
+fn webhook_seen(conn: &Connection) -> rusqlite::Result<WebhookSeen> {
+    let at = |mark: WebhookMark| {
+        conn.query_row(
+            "SELECT at_ms FROM webhook_marks WHERE mark = ?1",
+            [mark.as_str()],
+            |row| row.get::<_, Millis>(0),
+        )
+        .optional()
+    };
+    Ok(WebhookSeen {
+        last_delivery: at(WebhookMark::Delivery)?,
+        last_crc: at(WebhookMark::Crc)?,
+    })
 }
 
 /// Delivered events created before `before`, and authorizations that expired before it (used or
@@ -723,7 +823,7 @@ fn fail(command: Command, message: &str) {
         let _ = reply.send(Err(backend(message.to_owned())));
     }
     match command {
-        Command::Append(_, _, r) => send(r, message),
+        Command::Append(_, _, _, r) => send(r, message),
         Command::ClaimDue(_, _, r) => send(r, message),
         Command::ClaimOldest(_, r) => send(r, message),
         Command::Delivered(_, r) | Command::RetryAfter(_, _, _, r) | Command::Dead(_, _, r) => {
@@ -736,14 +836,23 @@ fn fail(command: Command, message: &str) {
         Command::PutPending(_, _, _, _, r) => send(r, message),
         Command::TakePending(_, r) => send(r, message),
         Command::LiveAuthorizations(r) => send(r, message),
+        Command::PutLink(_, r) | Command::MarkWebhook(_, r) => send(r, message),
+        Command::FindLink(_, r) | Command::RevokeLink(_, r) => send(r, message),
+        Command::WebhookSeen(r) => send(r, message),
     }
 }
 
-fn append(conn: &Connection, event: &NewEvent, json: &str) -> rusqlite::Result<Appended> {
+fn append(
+    conn: &Connection,
+    event: &NewEvent,
+    json: &str,
+    dead: Option<&str>,
+) -> rusqlite::Result<Appended> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO events (id, event_type, event_json, profile_id, session_id, created_ms, due_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+            "INSERT INTO events
+                 (id, event_type, event_json, profile_id, session_id, created_ms, due_ms, state, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, IIF(?7 IS NULL, 'pending', 'dead'), ?7)
              ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
@@ -752,7 +861,8 @@ fn append(conn: &Connection, event: &NewEvent, json: &str) -> rusqlite::Result<A
             json,
             event.profile_id,
             event.session_id,
-            event.created
+            event.created,
+            dead
         ])?;
     Ok(if inserted == 1 {
         Appended::New
@@ -956,9 +1066,14 @@ impl Outbox for SqliteOutbox {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+    async fn append_dead(&self, event: NewEvent, reason: String) -> Result<Appended, StoreError> {
+        let json = event.event.to_string();
+        self.call(|r| Command::Append(event, json, Some(reason), r))
+            .await
+    }
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         let json = event.event.to_string();
-        self.call(|r| Command::Append(event, json, r)).await
+        self.call(|r| Command::Append(event, json, None, r)).await
     }
     async fn claim_due(
         &self,
@@ -1007,6 +1122,27 @@ impl Outbox for SqliteOutbox {
     }
     async fn prune_delivered(&self, keep: Duration) -> Result<u64, StoreError> {
         self.call(|r| Command::Prune(millis(keep), r)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountLinks for SqliteOutbox {
+    async fn put_link(&self, link: AccountLink) -> Result<(), StoreError> {
+        self.call(|r| Command::PutLink(link, r)).await
+    }
+    async fn find_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
+        let x_user_id = x_user_id.to_owned();
+        self.call(|r| Command::FindLink(x_user_id, r)).await
+    }
+    async fn revoke_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
+        let x_user_id = x_user_id.to_owned();
+        self.call(|r| Command::RevokeLink(x_user_id, r)).await
+    }
+    async fn mark_webhook(&self, mark: WebhookMark) -> Result<(), StoreError> {
+        self.call(|r| Command::MarkWebhook(mark, r)).await
+    }
+    async fn webhook_seen(&self) -> Result<WebhookSeen, StoreError> {
+        self.call(Command::WebhookSeen).await
     }
 }
 
@@ -1364,7 +1500,7 @@ mod tests {
         assert!(prepare(&mut conn).is_ok());
         for (id, created) in [("a", 1), ("poison", 2)] {
             let e = event(id, created);
-            append(&conn, &e, &e.event.to_string()).unwrap();
+            append(&conn, &e, &e.event.to_string(), None).unwrap();
         }
         // Leasing "poison" fails, after "a" was leased by the same command.
         conn.execute_batch(
@@ -1378,9 +1514,9 @@ mod tests {
         let (claim, claim_answer) = reply();
         let (after, after_answer) = reply();
         let group = vec![
-            Command::Append(x.clone(), x.event.to_string(), before),
+            Command::Append(x.clone(), x.event.to_string(), None, before),
             Command::ClaimDue(10, 1000, claim),
-            Command::Append(y.clone(), y.event.to_string(), after),
+            Command::Append(y.clone(), y.event.to_string(), None, after),
         ];
         let mut written = None;
         run_group(&mut conn, group, 10, |w| written = Some(w));

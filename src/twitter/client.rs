@@ -28,7 +28,7 @@ pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 #[derive(Clone, Debug)]
 pub struct XClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     base_url: String,
     timeout: Duration,
 }
@@ -161,7 +161,7 @@ impl XClient {
 
     /// Sends `request` to X's `endpoint` (its path, the metrics' label), reads the answer up to
     /// [`MAX_ANSWER_BYTES`], and counts the call and X's rate-limit headroom.
-    async fn send(
+    pub(super) async fn send(
         &self,
         endpoint: &'static str,
         request: reqwest::RequestBuilder,
@@ -221,7 +221,12 @@ fn signed_header(method: &str, url: &str, credentials: &Credentials) -> String {
     header_for(method, url, credentials.keys(), &[])
 }
 
-fn header_for(method: &str, url: &str, keys: oauth1::Keys, extra: &[(&str, &str)]) -> String {
+pub(super) fn header_for(
+    method: &str,
+    url: &str,
+    keys: oauth1::Keys,
+    extra: &[(&str, &str)],
+) -> String {
     oauth1::authorization_header(
         &oauth1::Request {
             method,

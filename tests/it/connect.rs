@@ -11,22 +11,24 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 const CONSUMER_KEY: &str = "connect-consumer-key";
-const CONSUMER_SECRET: &str = "connect-consumer-secret";
+pub const CONSUMER_SECRET: &str = "connect-consumer-secret";
 const CLIENT_ID: &str = "Y29ubmVjdC1jbGllbnQ6MTpjaQ";
-const CLIENT_SECRET: &str = "connect-client-secret";
+pub const CLIENT_SECRET: &str = "connect-client-secret";
 const SOURCE: &str = "connect-source";
 const SHOP: &str = "https://shop.example";
 const WAIT: Duration = Duration::from_secs(15);
 
-struct Setup {
-    x: FakeX,
-    tracardi: FakeTracardi,
-    app: TestApp,
+/// The service with both connect flows set up against the fake X, delivering to a fake
+/// Tracardi (shared with the X activity tests, which connect accounts too).
+pub struct Setup {
+    pub x: FakeX,
+    pub tracardi: FakeTracardi,
+    pub app: TestApp,
     /// Follows no redirect: tests look at each hop.
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
-async fn setup(extra: &[&str]) -> Setup {
+pub async fn setup(extra: &[&str]) -> Setup {
     let x = FakeX::start(Scenario::Ok {
         access_level: Some("read-write"),
     })
@@ -83,7 +85,7 @@ async fn setup(extra: &[&str]) -> Setup {
 }
 
 impl Setup {
-    async fn get(&self, url: &str) -> reqwest::Response {
+    pub async fn get(&self, url: &str) -> reqwest::Response {
         let url = if url.starts_with("http") {
             url.to_owned()
         } else {
@@ -93,7 +95,7 @@ impl Setup {
     }
 
     /// `/authorize` answers 302 to X's page; returns that page's URL.
-    async fn start(&self, query: &str) -> String {
+    pub async fn start(&self, query: &str) -> String {
         let response = self.get(&format!("/authorize?{query}")).await;
         assert_eq!(response.status(), 302, "{}", response.text().await.unwrap());
         location(&response)

@@ -241,6 +241,9 @@ impl Outbox for PanickingOutbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         self.inner.append(event).await
     }
+    async fn append_dead(&self, event: NewEvent, reason: String) -> Result<Appended, StoreError> {
+        self.inner.append_dead(event, reason).await
+    }
     async fn claim_due(
         &self,
         limit: usize,

@@ -252,6 +252,10 @@ fn the_whole_state_debug_prints_no_secret() {
         "LEAKCHECK-state-clientid",
         "--twitter-client-secret",
         "LEAKCHECK-state-clientsecret",
+        "--twitter-bearer-token",
+        "LEAKCHECK-state-bearertoken",
+        "--x-activity-events",
+        "post.mention.create",
         "--tracardi-api-url",
         "http://127.0.0.1:9",
         "--tracardi-source-id",
@@ -284,5 +288,9 @@ fn the_whole_state_debug_prints_no_secret() {
     assert!(
         debug.contains("Validator"),
         "the validator was not shown: {debug}"
+    );
+    assert!(
+        debug.contains("WebhookConfig"),
+        "the webhook's settings were not shown: {debug}"
     );
 }

@@ -20,3 +20,5 @@ mod slow;
 mod store;
 mod support;
 mod validate;
+mod x_activity;
+mod x_admin;

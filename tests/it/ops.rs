@@ -415,6 +415,9 @@ fn the_spec_puts_each_parameter_where_the_service_reads_it() {
             let name = parameter["name"].as_str().unwrap();
             let expected = if path.contains(&format!("{{{name}}}")) {
                 "path"
+            } else if name.starts_with("x-twitter-webhooks-signature") {
+                // X's signatures come as headers (x-activity.md §1.5).
+                "header"
             } else {
                 "query"
             };

@@ -347,3 +347,55 @@ async fn an_authorization_started_on_one_replica_is_finished_on_another_once() {
         replica.shutdown().await;
     }
 }
+
+/// `rediss://`: the store talks TLS (rustls) to a Redis serving a certificate of a private CA,
+/// trusted through `SSL_CERT_FILE` as operators of a managed Redis do; a callback is stored and
+/// delivered through it. The certificates are test-only (tests/fixtures/tls, valid until 2126).
+#[tokio::test]
+async fn rediss_talks_tls_to_redis() {
+    let tls = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let (ca, cert, key) = (
+        format!("{tls}/ca.pem"),
+        format!("{tls}/redis.pem"),
+        format!("{tls}/redis.key"),
+    );
+    let tls_port = crate::support::free_port().to_string();
+    let Some(_server) = RedisServer::start_with(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "no",
+    ])
+    .await
+    else {
+        return;
+    };
+    // SAFETY: nextest runs each test in a process of its own, and nothing of this test reads
+    // the environment on another thread yet (the service starts below).
+    unsafe { std::env::set_var("SSL_CERT_FILE", &ca) };
+    let tracardi = FakeTracardi::start().await;
+    let url = format!("rediss://localhost:{tls_port}/0");
+    let app = TestApp::spawn(&args(&url, &tracardi.url)).await;
+    assert_eq!(callback_status(&app, "tls-1").await, 200);
+    tracardi
+        .wait_until(WAIT, "the callback stored over TLS", |t| t.requests() == 1)
+        .await;
+    assert_eq!(ready(&app).await.0, 200);
+
+    // A certificate the service does not trust: it refuses to start, saying so.
+    unsafe { std::env::set_var("SSL_CERT_FILE", &cert) };
+    let config =
+        crate::support::config(&["--redis-url", &url], tempfile::tempdir().unwrap().path());
+    let error = tracardi_twitter::open_stores(&config).await.unwrap_err();
+    let error = error.to_string();
+    assert!(
+        error.contains("REDIS_URL") && error.contains("certificate"),
+        "{error}"
+    );
+}

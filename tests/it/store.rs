@@ -9,7 +9,9 @@ use tempfile::TempDir;
 use tracardi_twitter::config::{Durability, RedisConfig};
 use tracardi_twitter::store::redis::RedisStore;
 use tracardi_twitter::store::sqlite::SqliteOutbox;
-use tracardi_twitter::store::{Appended, NewEvent, Receipt, StoredEvent, Stores, Taken};
+use tracardi_twitter::store::{
+    AccountLink, Appended, NewEvent, Receipt, StoredEvent, Stores, Taken, WebhookMark, WebhookSeen,
+};
 
 /// How long a condition may take to come true.
 const WAIT: Duration = Duration::from_secs(10);
@@ -348,6 +350,74 @@ async fn whole_sets_are_worked_through_past_one_batch(stores: &Stores) {
     );
 }
 
+async fn dead_letters_are_kept_until_re_driven(stores: &Stores) {
+    let outbox = &stores.outbox;
+    let reason = "not understood: no such shape".to_owned();
+    assert_eq!(
+        outbox
+            .append_dead(event("d", 1000), reason.clone())
+            .await
+            .unwrap(),
+        Appended::New
+    );
+    assert_eq!(
+        outbox.append_dead(event("d", 1000), reason).await.unwrap(),
+        Appended::AlreadyStored
+    );
+    // The id is taken: the same event appended as a live one is a repeat.
+    assert_eq!(
+        outbox.append(event("d", 1000)).await.unwrap(),
+        Appended::AlreadyStored
+    );
+    let counts = outbox.counts().await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (0, 1));
+    assert!(outbox.claim_due(10, LONG).await.unwrap().is_empty());
+    assert_eq!(outbox.requeue_dead().await.unwrap(), 1);
+    let claimed = outbox.claim_due(10, LONG).await.unwrap();
+    assert_eq!(ids(&claimed), ["d"]);
+    assert_eq!(claimed[0].new, event("d", 1000));
+}
+
+async fn account_links_route_and_revoke(stores: &Stores) {
+    let links = &stores.links;
+    assert_eq!(links.find_link("42").await.unwrap(), None);
+    assert_eq!(links.revoke_link("42").await.unwrap(), None);
+    let link = |profile: &str| AccountLink {
+        x_user_id: "42".into(),
+        profile_id: profile.into(),
+        username: Some("ada".into()),
+        subscription_ids: vec!["s1".into(), "s2".into()],
+        linked: 0,
+        revoked: None,
+    };
+    links.put_link(link("p1")).await.unwrap();
+    let found = links.find_link("42").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            found.profile_id.as_str(),
+            found.username.as_deref(),
+            found.subscription_ids.len()
+        ),
+        ("p1", Some("ada"), 2)
+    );
+    assert!(found.linked > 0 && found.revoked.is_none());
+    let revoked = links.revoke_link("42").await.unwrap().unwrap();
+    assert!(revoked.revoked.is_some_and(|at| at >= found.linked));
+    assert_eq!(revoked.profile_id, "p1");
+    // Connected again (by another profile): the new link, not revoked.
+    links.put_link(link("p2")).await.unwrap();
+    let found = links.find_link("42").await.unwrap().unwrap();
+    assert_eq!((found.profile_id.as_str(), found.revoked), ("p2", None));
+
+    assert_eq!(links.webhook_seen().await.unwrap(), WebhookSeen::default());
+    links.mark_webhook(WebhookMark::Crc).await.unwrap();
+    let seen = links.webhook_seen().await.unwrap();
+    assert!(seen.last_crc.is_some() && seen.last_delivery.is_none());
+    links.mark_webhook(WebhookMark::Delivery).await.unwrap();
+    let later = links.webhook_seen().await.unwrap();
+    assert!(later.last_delivery.is_some() && later.last_crc == seen.last_crc);
+}
+
 /// Each suite function as one test per backend.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -379,4 +449,6 @@ both_backends!(
     concurrent_appends_are_each_stored_once,
     authorizations_work_once_and_expire,
     whole_sets_are_worked_through_past_one_batch,
+    dead_letters_are_kept_until_re_driven,
+    account_links_route_and_revoke,
 );

@@ -16,9 +16,13 @@
 //! [`FakeX::set_flow_failure`]. The approval pages have two plain links, `#approve` and
 //! `#refuse`, that a browser clicks, or that [`link`] reads for a test over plain HTTP.
 
+mod activity;
 mod flows;
 mod signature;
+mod subscriptions;
+mod webhooks;
 
+pub use activity::*;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -33,6 +37,7 @@ pub use signature::*;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+pub use subscriptions::{Subscription, SubscriptionFailure};
 
 /// The account `/2/users/me` answers with (X's documentation example).
 pub const ACCOUNT_ID: &str = "2244994945";
@@ -156,6 +161,7 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     tweets: Mutex<TweetScenario>,
     flows: Mutex<Flows>,
+    admin: Mutex<webhooks::Admin>,
 }
 
 pub struct FakeX {
@@ -399,6 +405,21 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Route::Oauth2Page => return oauth2_page(&shared, query.as_deref()),
         Route::Oauth2Token => return oauth2_token(&shared, &parts.headers, &body).await,
         Route::UsersMe | Route::Other => {}
+    }
+    let call = webhooks::Call {
+        method: &parts.method,
+        path: &path,
+        query: query.as_deref(),
+        body: &body,
+        authorization,
+        signature_ok: verdict.is_ok(),
+        oauth: &oauth,
+    };
+    if let Some(response) = webhooks::answer(&shared, &call).await {
+        return response;
+    }
+    if let Some(response) = subscriptions::answer(&shared, &call).await {
+        return response;
     }
     if let Some(token) = bearer(authorization)
         && route == Route::UsersMe

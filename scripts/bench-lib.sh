@@ -1,0 +1,45 @@
+# Shared by the load scripts that start the release binary and Redis servers of their own
+# (bench-callback-redis.sh, bench-webhook.sh); sourced, after `work` (a directory under target/)
+# and an array `pids` (what the caller's EXIT trap stops) are set.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# A redis-server of the script's own, AOF on, appendfsync always; prints its port.
+start_redis() {
+    command -v redis-server >/dev/null || { echo "redis-server is needed: apt-get install -y redis-server" >&2; exit 1; }
+    local port
+    port=$(free_port)
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --appendonly yes \
+        --appendfsync always --save "" --daemonize no >"$work/redis-$port.log" 2>&1 &
+    pids+=($!)
+    until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+    echo "$port"
+}
+
+# start_service NAME REDIS_URL [VAR=value ...]: the service on a free port with its own DATA_DIR
+# (and REDIS_URL when not empty), no per-client limit, warnings only; prints its port.
+start_service() {
+    local name=$1 redis_url=$2 port
+    shift 2
+    port=$(free_port)
+    mkdir -p "$work/$name"
+    env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" DATA_DIR="$work/$name" \
+        API_KEY=bench-api-key-0123456789abcdef-0123456789 SECRET=bench-secret-0123456789abcdef-012345 \
+        PUBLIC_RATE_LIMIT=0 REDIS_URL="$redis_url" RUST_LOG=warn "$@" \
+        target/release/tracardi-twitter >"$work/$name.log" 2>&1 &
+    pids+=($!)
+    until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.1; done
+    echo "$port"
+}
+
+# wrk_load PORT CONNECTIONS SCRIPT: one wrk thread for DURATION; prints
+# "<requests/s> <p99 ms> <the script's tally line>".
+wrk_load() {
+    local port=$1 connections=$2 script=$3
+    RUN="$(date +%s%N)-$port" wrk -t1 -c"$connections" -d"$DURATION" --latency \
+        -s "$script" "http://127.0.0.1:$port" >"$work/wrk-$port.txt"
+    awk '/Requests\/sec/ {rps=$2}
+        /^ +99%/ {p=$2; if (p ~ /us$/) {sub(/us/,"",p); p=p/1000} else if (p ~ /ms$/) {sub(/ms/,"",p)} else if (p ~ /s$/) {sub(/s/,"",p); p=p*1000}}
+        /^[a-z]+: sent=/ {line=$0}
+        END {printf "%.0f %.2f %s\n", rps, p, line}' "$work/wrk-$port.txt"
+}
