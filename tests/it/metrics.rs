@@ -445,3 +445,75 @@ async fn metrics_count_send_tweet_runs_by_port_and_code() {
     );
     app.shutdown().await;
 }
+
+/// x-activity.md §2.7's like, as X's X Activity API delivers it.
+const XAA_LIKE: &str = r#"{"data":{"event_uuid":"-3402274206530057851","event_type":"like.create","tag":"tr:p-42",
+ "filter":{"user_id":"1111111111111111111","direction":"inbound"},
+ "payload":{"id":"87719f50ee17bdfa06a3089098a2b9ed","liked_tweet_id":"2079814480427442556",
+  "liked_tweet_author_id":"1111111111111111111","created_at":"2026-07-24T21:12:45.000Z",
+  "timestamp_ms":"1784927565236"}}}"#;
+
+#[tokio::test]
+async fn metrics_count_x_webhook_crc_checks_signature_failures_and_activities() {
+    let s = crate::connect::setup(&[]).await;
+    let sender = crate::fake_x::WebhookSender::new(
+        &s.app.url("/x/webhook"),
+        crate::connect::CONSUMER_SECRET,
+    );
+    let before = scrape(&s.app).await;
+    let crc = s
+        .http
+        .get(s.app.url("/x/webhook?crc_token=SECRETCRCTOKEN"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crc.status(), 200);
+    let unsigned = sender.post(XAA_LIKE, &[]).await;
+    assert_eq!(unsigned.status, 403);
+    let forged = sender
+        .post(XAA_LIKE, &[("x-twitter-webhooks-signature", "sha256=AAAA")])
+        .await;
+    assert_eq!(forged.status, 403);
+    // Delivered twice (X retries): one activity counted per delivery, one event stored.
+    for _ in 0..2 {
+        assert_eq!(sender.deliver(XAA_LIKE).await.status, 200);
+    }
+    let after = scrape(&s.app).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        after.value(name, labels) - before.value(name, labels)
+    };
+    assert_eq!(
+        delta("tracardi_twitter_x_webhook_crc_checks_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        delta("tracardi_twitter_x_webhook_signature_failures_total", &[]),
+        2.0
+    );
+    assert_eq!(
+        delta(
+            "tracardi_twitter_x_webhook_events_total",
+            &[("event_type", "twitter-like")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        delta(
+            "tracardi_twitter_events_stored_total",
+            &[("source", "x_webhook")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            REQUESTS,
+            &[
+                ("route", "/x/webhook"),
+                ("method", "POST"),
+                ("status", "403")
+            ]
+        ),
+        2.0
+    );
+    assert!(!after.text.contains("SECRETCRCTOKEN"));
+}
