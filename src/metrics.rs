@@ -521,6 +521,39 @@ mod tests {
         assert!(STATUSES.windows(2).all(|w| w[0] < w[1]));
     }
 
+    /// Statuses with a handle slot and those without are counted alike, under the route's
+    /// template; the latency goes to the route's histogram.
+    #[test]
+    fn route_metrics_count_every_status_under_the_template() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&LATENCY_BUCKETS)
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        ::metrics::with_local_recorder(&recorder, || {
+            let route = RouteMetrics::new("/api-key/{api_key}");
+            let ms = Duration::from_millis(3);
+            route.record(&Method::GET, StatusCode::OK, ms);
+            route.record(&Method::GET, StatusCode::OK, ms);
+            route.record(&Method::GET, StatusCode::IM_A_TEAPOT, ms);
+            route.record(
+                &Method::from_bytes(b"BREW").unwrap(),
+                StatusCode::IM_A_TEAPOT,
+                ms,
+            );
+        });
+        let text = handle.render();
+        for line in [
+            r#"tracardi_twitter_http_requests_total{route="/api-key/{api_key}",method="GET",status="200"} 2"#,
+            r#"tracardi_twitter_http_requests_total{route="/api-key/{api_key}",method="GET",status="418"} 1"#,
+            r#"tracardi_twitter_http_requests_total{route="/api-key/{api_key}",method="other",status="418"} 1"#,
+            r#"tracardi_twitter_http_request_duration_seconds_count{route="/api-key/{api_key}"} 4"#,
+            r#"tracardi_twitter_http_request_duration_seconds_bucket{route="/api-key/{api_key}",le="0.005"} 4"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+    }
+
     #[test]
     fn methods_outside_the_standard_ones_are_other() {
         assert_eq!(method_label(method_slot(&Method::GET)), "GET");
