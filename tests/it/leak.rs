@@ -153,6 +153,18 @@ async fn no_secret_reaches_an_answer_or_a_log() {
         .unwrap();
     assert_eq!(response.status(), 403);
     answers += &transcript(response).await;
+    // What the traffic above left in the metrics.
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let metrics = response.text().await.unwrap();
+    assert!(metrics.contains("route=\"/validate\""), "{metrics}");
+    answers += &metrics;
 
     let twitter_secrets = [
         ("API Key", keys.api_key.as_str()),
@@ -182,6 +194,11 @@ async fn no_secret_reaches_an_answer_or_a_log() {
     ];
     assert_absent(&logged, &twitter_secrets, "the logs");
     assert_absent(&logged, &service_secrets, "the logs");
+    assert_absent(&metrics, &service_secrets, "the metrics");
+    assert!(
+        !metrics.contains("LEAKCHECK"),
+        "a LEAKCHECK value in the metrics"
+    );
     // The token's signature alone is enough to reuse it.
     let signature = app.token.rsplit('.').next().unwrap();
     assert!(
