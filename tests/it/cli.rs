@@ -10,8 +10,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_tracardi-twitter");
 
 /// Every setting the binary reads from the environment: cleared so the tests' own
 /// environment cannot change what the binary does.
-const SETTINGS: [&str; 14] = [
+const SETTINGS: [&str; 16] = [
     "LISTEN_ADDR",
+    "METRICS_ADDR",
+    "METRICS_PUBLIC",
     "API_KEY",
     "SECRET",
     "DATA_DIR",
@@ -263,6 +265,8 @@ async fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
         (vec!["--plugin-body-limit", "16GB"], "PLUGIN_BODY_LIMIT"),
         (vec!["--plugin-body-limit", "1KiB"], "PLUGIN_BODY_LIMIT"),
         (vec!["--public-rate-burst", "0"], "PUBLIC_RATE_BURST"),
+        (vec!["--metrics-addr", "nowhere"], "METRICS_ADDR"),
+        (vec!["--metrics-public", "maybe"], "METRICS_PUBLIC"),
     ] {
         let mut argv = vec!["--data-dir", data_dir, "--listen-addr", "127.0.0.1:0"];
         if args[0] == "--listen-addr" {
@@ -300,6 +304,8 @@ async fn help_lists_every_setting() {
         "LOG_FORMAT",
         "SECRET",
         "PORT_FILE",
+        "METRICS_ADDR",
+        "METRICS_PUBLIC",
     ] {
         assert!(
             help.contains(setting),
