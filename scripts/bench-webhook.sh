@@ -15,6 +15,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 BODIES_COUNT=${BODIES_COUNT:-200000}
 SECRET_X=bench-consumer-secret
+export BODIES  # read by scripts/wrk-webhook.lua
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 [[ -n ${SKIP_BUILD:-} ]] || cargo build --release --bin tracardi-twitter
 
@@ -27,6 +28,7 @@ stop() {
     rm -rf "$work"
 }
 trap stop EXIT
+BODIES="$work/bodies.tsv"
 
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
