@@ -10,6 +10,8 @@
 //! With REDIS_URL set (a durable Redis: appendonly yes, appendfsync always), the store is Redis
 //! instead, under a prefix of the run's own (left behind: use a Redis of its own).
 //!
+//! `WORKERS=2` runs two delivery workers on the one store (as two replicas do on Redis).
+//!
 //! `cargo run --release --example drain -- 50 1 200`
 
 use axum::Router;
@@ -153,8 +155,14 @@ async fn drain(events: usize, batch: usize) -> Result<Outcome, Error> {
     };
     let (stop, stopped) = watch::channel(false);
     let started = Instant::now();
-    let worker =
-        tokio::spawn(Worker::new(store.clone(), config, DeliveryMonitor::new(true)).run(stopped));
+    // WORKERS delivery workers on the one store, as WORKERS replicas sharing a Redis run them.
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..workers_wanted() {
+        workers.spawn(
+            Worker::new(store.clone(), config.clone(), DeliveryMonitor::new(true))
+                .run(stopped.clone()),
+        );
+    }
     let all_in = fake.all_in.notified();
     tokio::time::timeout(Duration::from_secs(300), all_in)
         .await
@@ -171,7 +179,9 @@ async fn drain(events: usize, batch: usize) -> Result<Outcome, Error> {
     }
     let delivered = started.elapsed();
     let _ = stop.send(true);
-    worker.await?;
+    while let Some(worker) = workers.join_next().await {
+        worker?;
+    }
     server.abort();
     let seen = fake.received.lock().expect("not poisoned");
     Ok(Outcome {
@@ -183,6 +193,14 @@ async fn drain(events: usize, batch: usize) -> Result<Outcome, Error> {
         posted: seen.events,
         distinct: seen.ids.len(),
     })
+}
+
+/// `WORKERS` (default 1).
+fn workers_wanted() -> usize {
+    std::env::var("WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
 }
 
 #[tokio::main]

@@ -30,6 +30,11 @@ pub const FILE_NAME: &str = "outbox.sqlite3";
 /// At most this many requests share one transaction.
 const MAX_GROUP: usize = 512;
 
+/// Account links (and unlinked accounts) kept in memory; past it the least used are dropped.
+const LINKS_CACHED: u64 = 100_000;
+/// The longest an entry is kept: bounds how stale a link read during its own change can be.
+const LINKS_FRESH: Duration = Duration::from_secs(30);
+
 /// How long a statement waits for a lock held by another connection (e.g. `sqlite3` run by hand).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -145,7 +150,6 @@ enum Command {
     TakePending(String, Reply<Taken>),
     LiveAuthorizations(Reply<u64>),
     PutLink(AccountLink, Reply<()>),
-    FindLink(String, Reply<Option<AccountLink>>),
     RevokeLink(String, Reply<Option<AccountLink>>),
     MarkWebhook(WebhookMark, Reply<()>),
     WebhookSeen(Reply<WebhookSeen>),
@@ -169,6 +173,15 @@ pub struct SqliteOutbox {
     commands: mpsc::Sender<Message>,
     /// Read-only: counts for operators.
     reader: Arc<Mutex<Connection>>,
+    /// Read-only: account links, looked up for every X activity. Not the writer's queue (a read
+    /// would wait for the group commit it does not need) nor the counts' connection (a scan).
+    link_reader: Arc<Mutex<Connection>>,
+    /// Links as last read, unlinked accounts included: most activity comes from accounts that
+    /// never connected, and each look-up on the reader costs a hand-off to the blocking pool.
+    /// The file has one process and this store is its only writer, which forgets an account's
+    /// entry once its link changes; a read that was already under way then may put the old
+    /// entry back, so entries also expire after `LINKS_FRESH`.
+    links: moka::future::Cache<String, Option<AccountLink>>,
     /// Kept by the writer thread.
     health: Arc<Mutex<StoreHealth>>,
     path: PathBuf,
@@ -211,12 +224,16 @@ impl SqliteOutbox {
             )),
             PrepareError::Sqlite(e) => backend(format!("preparing {}: {e}", path.display())),
         })?;
-        let reader = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|reader| reader.busy_timeout(BUSY_TIMEOUT).map(|()| reader))
-        .map_err(|e| backend(format!("opening {} to read: {e}", path.display())))?;
+        let open_reader = || {
+            Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .and_then(|reader| reader.busy_timeout(BUSY_TIMEOUT).map(|()| reader))
+            .map_err(|e| backend(format!("opening {} to read: {e}", path.display())))
+        };
+        let reader = open_reader()?;
+        let link_reader = open_reader()?;
         let health = Arc::new(Mutex::new(StoreHealth::ok()));
         let (commands, queue) = mpsc::channel(4096);
         let writer = Writer {
@@ -247,6 +264,11 @@ impl SqliteOutbox {
         Ok(Self {
             commands,
             reader: Arc::new(Mutex::new(reader)),
+            link_reader: Arc::new(Mutex::new(link_reader)),
+            links: moka::future::Cache::builder()
+                .max_capacity(LINKS_CACHED)
+                .time_to_live(LINKS_FRESH)
+                .build(),
             health,
             path,
         })
@@ -694,7 +716,6 @@ fn execute(conn: &Connection, command: Command, now: Millis) -> Executed {
             .map(|n| n as u64),
         ),
         Command::PutLink(link, reply) => answer(reply, put_link(conn, &link, now)),
-        Command::FindLink(x_user_id, reply) => answer(reply, find_link(conn, &x_user_id)),
         Command::RevokeLink(x_user_id, reply) => answer(
             reply,
             conn.execute(
@@ -837,7 +858,7 @@ fn fail(command: Command, message: &str) {
         Command::TakePending(_, r) => send(r, message),
         Command::LiveAuthorizations(r) => send(r, message),
         Command::PutLink(_, r) | Command::MarkWebhook(_, r) => send(r, message),
-        Command::FindLink(_, r) | Command::RevokeLink(_, r) => send(r, message),
+        Command::RevokeLink(_, r) => send(r, message),
         Command::WebhookSeen(r) => send(r, message),
     }
 }
@@ -1128,15 +1149,31 @@ impl Outbox for SqliteOutbox {
 #[async_trait::async_trait]
 impl AccountLinks for SqliteOutbox {
     async fn put_link(&self, link: AccountLink) -> Result<(), StoreError> {
-        self.call(|r| Command::PutLink(link, r)).await
+        let x_user_id = link.x_user_id.clone();
+        let written = self.call(|r| Command::PutLink(link, r)).await;
+        self.links.invalidate(&x_user_id).await;
+        written
     }
     async fn find_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
-        let x_user_id = x_user_id.to_owned();
-        self.call(|r| Command::FindLink(x_user_id, r)).await
+        let key = x_user_id.to_owned();
+        let reader = self.link_reader.clone();
+        self.links
+            .try_get_with(key.clone(), async move {
+                tokio::task::spawn_blocking(move || {
+                    let reader = reader.lock().unwrap_or_else(|p| p.into_inner());
+                    find_link(&reader, &key).map_err(|e| backend(e.to_string()))
+                })
+                .await
+                .map_err(|_| StoreError::Closed)?
+            })
+            .await
+            .map_err(|e| backend(e.to_string()))
     }
     async fn revoke_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
-        let x_user_id = x_user_id.to_owned();
-        self.call(|r| Command::RevokeLink(x_user_id, r)).await
+        let key = x_user_id.to_owned();
+        let revoked = self.call(|r| Command::RevokeLink(key, r)).await;
+        self.links.invalidate(x_user_id).await;
+        revoked
     }
     async fn mark_webhook(&self, mark: WebhookMark) -> Result<(), StoreError> {
         self.call(|r| Command::MarkWebhook(mark, r)).await
