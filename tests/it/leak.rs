@@ -154,13 +154,7 @@ async fn no_secret_reaches_an_answer_or_a_log() {
     assert_eq!(response.status(), 403);
     answers += &transcript(response).await;
     // What the traffic above left in the metrics.
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with_token("/metrics").await;
     assert_eq!(response.status(), 200);
     let metrics = response.text().await.unwrap();
     assert!(metrics.contains("route=\"/validate\""), "{metrics}");

@@ -87,13 +87,7 @@ impl Metrics {
 
 /// `GET /metrics` on the main port with the token.
 async fn scrape(app: &TestApp) -> Metrics {
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with_token("/metrics").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         content_type(&response),
@@ -244,13 +238,7 @@ async fn metrics_addr_serves_them_on_a_listener_of_their_own_without_a_token() {
     let metrics = Metrics::parse(response.text().await.unwrap());
     assert!(metrics.value(REQUESTS, &[("route", "/resource"), ("status", "200")]) >= 1.0);
     // Not on the main port any more, with or without the token; nothing else on this one.
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with_token("/metrics").await;
     assert_eq!(response.status(), 404);
     let response = app
         .client

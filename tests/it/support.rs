@@ -191,15 +191,19 @@ impl TestApp {
         }
     }
 
-    /// `GET /outbox` (200), as JSON.
-    pub async fn outbox(&self) -> serde_json::Value {
-        let response = self
-            .client
-            .get(self.url("/outbox"))
+    /// `GET path` with the service's token, as an operator asks.
+    pub async fn get_with_token(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
             .bearer_auth(&self.token)
             .send()
             .await
-            .expect("GET /outbox answers");
+            .unwrap_or_else(|e| panic!("GET {path} answers: {e}"))
+    }
+
+    /// `GET /outbox` (200), as JSON.
+    pub async fn outbox(&self) -> serde_json::Value {
+        let response = self.get_with_token("/outbox").await;
         assert_eq!(response.status(), 200, "GET /outbox");
         json(response).await
     }

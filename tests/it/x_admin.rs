@@ -706,30 +706,22 @@ async fn x_refuses_a_subscription_whose_scope_the_token_lacks() {
     // Another user's private events, or the app's Bearer token for them: refused.
     let other =
         serde_json::json!({"event_type": "post.mention.create", "filter": {"user_id": "1"}});
-    let response = client
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&other)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let response = client
-        .post(&url)
-        .bearer_auth(&c.app.bearer)
-        .json(&body("post.mention.create"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let response = client
-        .post(&url)
-        .bearer_auth(&c.app.bearer)
-        .json(&body("profile.update.bio"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "a public event");
+    let app_bearer = c.app.bearer.clone();
+    for (bearer, subscription, status) in [
+        (&token, other, 403),
+        (&app_bearer, body("post.mention.create"), 403),
+        // A public event.
+        (&app_bearer, body("profile.update.bio"), 200),
+    ] {
+        let response = client
+            .post(&url)
+            .bearer_auth(bearer)
+            .json(&subscription)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{subscription}");
+    }
     c.service.shutdown().await;
 }
 
