@@ -17,18 +17,10 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2;
 command -v redis-server >/dev/null || { echo "redis-server is needed: apt-get install -y redis-server" >&2; exit 1; }
 [[ -n ${SKIP_BUILD:-} ]] || cargo build --release --bin tracardi-twitter
 
-mkdir -p target
-work=$(mktemp -d "$PWD/target/bench-callback-redis.XXXXXX")
-pids=()
-stop() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap stop EXIT
 
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
+bench_setup bench-callback-redis
 
 redis_port=$(start_redis)
 load() { wrk_load "$1" "$2" scripts/wrk-callback.lua | cut -d' ' -f1,2; }

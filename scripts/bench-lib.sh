@@ -1,6 +1,21 @@
 # Shared by the load scripts that start the release binary and Redis servers of their own
-# (bench-callback-redis.sh, bench-webhook.sh); sourced, after `work` (a directory under target/)
-# and an array `pids` (what the caller's EXIT trap stops) are set.
+# (bench-callback-redis.sh, bench-webhook.sh, bench-resource-ab.sh); sourced, then
+# `bench_setup NAME` once.
+
+# bench_setup NAME: a scratch directory under target/ (`work`) and the processes started
+# (`pids`), all stopped and removed when the script exits.
+bench_setup() {
+    mkdir -p target
+    work=$(mktemp -d "$PWD/target/$1.XXXXXX")
+    pids=()
+    trap bench_stop EXIT
+}
+
+bench_stop() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -19,17 +19,9 @@ DURATION=${DURATION:-6s}
 CONNECTIONS=${CONNECTIONS:-64}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 
-mkdir -p target
-work=$(mktemp -d "$PWD/target/bench-ab.XXXXXX")
-pids=()
-stop() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap stop EXIT
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
+bench_setup bench-ab
 
 start() { # BIN NAME -> port
     local port

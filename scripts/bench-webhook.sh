@@ -19,19 +19,10 @@ export BODIES  # read by scripts/wrk-webhook.lua
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 [[ -n ${SKIP_BUILD:-} ]] || cargo build --release --bin tracardi-twitter
 
-mkdir -p target
-work=$(mktemp -d "$PWD/target/bench-webhook.XXXXXX")
-pids=()
-stop() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap stop EXIT
-BODIES="$work/bodies.tsv"
-
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
+bench_setup bench-webhook
+BODIES="$work/bodies.tsv"
 
 python3 - "$work/bodies.tsv" "$SECRET_X" "$BODIES_COUNT" <<'PY'
 import base64, hashlib, hmac, json, sys
