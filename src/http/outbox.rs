@@ -68,11 +68,12 @@ async fn outbox_status(
         .await
         .map_err(store_unavailable)?;
     let now = now_millis();
-    if let Some(warning) = crate::x_activity::WebhookStatus::of(&seen, now).warning {
+    let x_webhook = crate::x_activity::WebhookStatus::of(&seen, now);
+    if let Some(warning) = &x_webhook.warning {
         tracing::warn!("{warning}");
     }
     Ok(Json(OutboxStatus {
-        x_webhook: crate::x_activity::WebhookStatus::of(&seen, now),
+        x_webhook,
         oldest_pending_age_seconds: counts
             .oldest_pending_created
             .map(|created| (now - created).max(0) as u64 / 1000),

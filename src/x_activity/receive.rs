@@ -10,6 +10,8 @@ use crate::metrics::EventSource;
 use crate::store::{
     AccountLinks, Appended, Millis, NewEvent, Outbox, StoreError, WebhookMark, now_millis,
 };
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -97,8 +99,15 @@ pub struct XWebhook {
 
 /// A signed body, read: what it says, or (not JSON) its text.
 enum Read {
-    Json(Value, Body),
-    NotJson(String),
+    Activities(Vec<Activity>),
+    ReplayNotice(Value),
+    /// Not a shape this service knows, or not JSON: kept whole as a dead letter, under an id
+    /// made from the raw bytes (a repeat is the same letter).
+    DeadLetter {
+        body: Value,
+        reason: String,
+        id: String,
+    },
 }
 
 impl XWebhook {
@@ -189,18 +198,24 @@ impl XWebhook {
         Err(WebhookError::BadSignature)
     }
 
-    fn check_and_read(
-        &self,
-        body: &[u8],
-        signatures: Signatures<'_>,
-    ) -> Result<Read, WebhookError> {
-        self.check_signature(body, signatures)?;
-        Ok(match serde_json::from_slice::<Value>(body) {
-            Ok(json) => {
-                let read = read_body(&json);
-                Read::Json(json, read)
-            }
-            Err(_) => Read::NotJson(String::from_utf8_lossy(body).into_owned()),
+    fn check_and_read(&self, raw: &[u8], signatures: Signatures<'_>) -> Result<Read, WebhookError> {
+        self.check_signature(raw, signatures)?;
+        let dead_letter = |body: Value, reason: String| {
+            // Hashed here, with the parse: on the blocking pool for a large body.
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(raw);
+            let id = event_id(&format!("unknown|{}", URL_SAFE_NO_PAD.encode(digest)));
+            Read::DeadLetter { body, reason, id }
+        };
+        Ok(match serde_json::from_slice::<Value>(raw) {
+            Ok(json) => match read_body(&json) {
+                Body::Activities(activities) => Read::Activities(activities),
+                Body::ReplayNotice(notice) => Read::ReplayNotice(notice),
+                Body::Unknown { reason } => dead_letter(json, reason),
+            },
+            Err(_) => dead_letter(
+                Value::String(String::from_utf8_lossy(raw).into_owned()),
+                "the body is not JSON".into(),
+            ),
         })
     }
 
@@ -233,7 +248,7 @@ impl XWebhook {
         let now = now_millis();
         let mut received = Received::default();
         match read {
-            Read::Json(_, Body::ReplayNotice(notice)) => {
+            Read::ReplayNotice(notice) => {
                 tracing::info!(
                     job_id = %notice["job_id"],
                     job_state = %notice["job_state"],
@@ -242,20 +257,11 @@ impl XWebhook {
                 );
                 received.replay_notice = true;
             }
-            Read::Json(json, Body::Unknown { reason }) => {
-                self.store_dead_letter(json, &reason, now, &mut received)
+            Read::DeadLetter { body, reason, id } => {
+                self.store_dead_letter(id, body, &reason, now, &mut received)
                     .await?;
             }
-            Read::NotJson(text) => {
-                self.store_dead_letter(
-                    Value::String(text),
-                    "the body is not JSON",
-                    now,
-                    &mut received,
-                )
-                .await?;
-            }
-            Read::Json(_, Body::Activities(activities)) => {
+            Read::Activities(activities) => {
                 for activity in activities {
                     let event_type = activity.event_type;
                     crate::metrics::x_webhook_delivery(event_type);
@@ -285,17 +291,17 @@ impl XWebhook {
 
     async fn store_dead_letter(
         &self,
+        id: String,
         body: Value,
         reason: &str,
         now: Millis,
         received: &mut Received,
     ) -> Result<(), WebhookError> {
-        let key = format!("unknown|{body}");
         let mut properties = Map::new();
         properties.insert("x_event_type".into(), "unknown".into());
         properties.insert("reason".into(), reason.into());
         properties.insert("x_payload".into(), body);
-        let event = new_event(event_id(&key), types::OTHER, properties, None, None, now);
+        let event = new_event(id, types::OTHER, properties, None, None, now);
         tracing::warn!(event_id = %event.id, %reason, "X webhook body kept as a dead letter");
         self.outbox
             .append_dead(
