@@ -297,6 +297,19 @@ pub trait AccountLinks: Send + Sync + std::fmt::Debug {
 
     async fn find_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError>;
 
+    /// The links of several accounts, in the order asked; a store that can look them up
+    /// together does.
+    async fn find_links(
+        &self,
+        x_user_ids: &[&str],
+    ) -> Result<Vec<Option<AccountLink>>, StoreError> {
+        let mut links = Vec::with_capacity(x_user_ids.len());
+        for x_user_id in x_user_ids {
+            links.push(self.find_link(x_user_id).await?);
+        }
+        Ok(links)
+    }
+
     /// Marks the account's link revoked now; returns the link, if there is one.
     async fn revoke_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError>;
 

@@ -751,6 +751,23 @@ impl Outbox for RedisStore {
     }
 }
 
+/// A link as its hash holds it; an empty hash (no key) is no link.
+fn link_of(x_user_id: &str, fields: &HashMap<String, String>) -> Option<AccountLink> {
+    let profile_id = fields.get("profile_id")?;
+    let number = |name: &str| fields.get(name).and_then(|v| v.parse::<Millis>().ok());
+    Some(AccountLink {
+        x_user_id: x_user_id.to_owned(),
+        profile_id: profile_id.clone(),
+        username: fields.get("username").filter(|u| !u.is_empty()).cloned(),
+        subscription_ids: fields
+            .get("subscription_ids")
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default(),
+        linked: number("linked").unwrap_or(0),
+        revoked: number("revoked"),
+    })
+}
+
 impl RedisStore {
     /// A plain command (no script), keeping the health up to date.
     async fn query<T: redis::FromRedisValue>(
@@ -780,27 +797,28 @@ impl AccountLinks for RedisStore {
         self.replicated().await
     }
     async fn find_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
-        let fields: std::collections::HashMap<String, String> = self
-            .query(
-                redis::cmd("HGETALL").arg(self.inner.keys.link(x_user_id)),
-                false,
-            )
-            .await?;
-        let Some(profile_id) = fields.get("profile_id") else {
-            return Ok(None);
-        };
-        let number = |name: &str| fields.get(name).and_then(|v| v.parse::<Millis>().ok());
-        Ok(Some(AccountLink {
-            x_user_id: x_user_id.to_owned(),
-            profile_id: profile_id.clone(),
-            username: fields.get("username").filter(|u| !u.is_empty()).cloned(),
-            subscription_ids: fields
-                .get("subscription_ids")
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_default(),
-            linked: number("linked").unwrap_or(0),
-            revoked: number("revoked"),
-        }))
+        Ok(self.find_links(&[x_user_id]).await?.pop().flatten())
+    }
+    /// One pipeline: the activity's account and actor cost one round trip, not two.
+    async fn find_links(
+        &self,
+        x_user_ids: &[&str],
+    ) -> Result<Vec<Option<AccountLink>>, StoreError> {
+        let mut pipeline = redis::pipe();
+        for x_user_id in x_user_ids {
+            pipeline.hgetall(self.inner.keys.link(x_user_id));
+        }
+        let mut conn = self.inner.conn.clone();
+        let result = pipeline
+            .query_async::<Vec<HashMap<String, String>>>(&mut conn)
+            .await;
+        self.record(&result.as_ref().map(|_| ()), false);
+        let found = result.map_err(|e| backend(describe(&e)))?;
+        Ok(x_user_ids
+            .iter()
+            .zip(found)
+            .map(|(x_user_id, fields)| link_of(x_user_id, &fields))
+            .collect())
     }
     async fn revoke_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
         let mut invocation = self.inner.scripts.revoke_link.prepare_invoke();

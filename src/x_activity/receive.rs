@@ -326,10 +326,22 @@ impl XWebhook {
             profile.get_or_insert(link.profile_id);
         }
         let needs_username = !activity.properties.contains_key("account_username");
-        if let Some(account) = activity.account_id.as_deref()
-            && (profile.is_none() || needs_username)
-            && let Some(link) = self.links.find_link(account).await?
-        {
+        let account = activity
+            .account_id
+            .as_deref()
+            .filter(|_| profile.is_none() || needs_username);
+        let actor = activity.actor_id.as_deref().filter(|_| profile.is_none());
+        // Looked up together (one round trip to Redis), the actor's even when the account's
+        // link makes it unnecessary.
+        let wanted: Vec<&str> = account.into_iter().chain(actor).collect();
+        let mut found = if wanted.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            self.links.find_links(&wanted).await?.into_iter()
+        };
+        let account_link = account.and_then(|_| found.next()).flatten();
+        let actor_link = actor.and_then(|_| found.next()).flatten();
+        if let Some(link) = account_link {
             if let (true, Some(username)) = (needs_username, link.username) {
                 activity
                     .properties
@@ -337,12 +349,8 @@ impl XWebhook {
             }
             profile.get_or_insert(link.profile_id);
         }
-        if let (None, Some(actor)) = (&profile, activity.actor_id.as_deref()) {
-            profile = self
-                .links
-                .find_link(actor)
-                .await?
-                .map(|link| link.profile_id);
+        if profile.is_none() {
+            profile = actor_link.map(|link| link.profile_id);
         }
         Ok(new_event(
             event_id(&activity.key),

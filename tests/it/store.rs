@@ -408,6 +408,12 @@ async fn account_links_route_and_revoke(stores: &Stores) {
     links.put_link(link("p2")).await.unwrap();
     let found = links.find_link("42").await.unwrap().unwrap();
     assert_eq!((found.profile_id.as_str(), found.revoked), ("p2", None));
+    // Several at once (an activity's account and actor), in the order asked.
+    let profiles = |found: Vec<Option<AccountLink>>| -> Vec<Option<String>> {
+        found.into_iter().map(|l| l.map(|l| l.profile_id)).collect()
+    };
+    let both = links.find_links(&["nobody", "42", "43"]).await.unwrap();
+    assert_eq!(profiles(both), [None, Some("p2".into()), None]);
 
     assert_eq!(links.webhook_seen().await.unwrap(), WebhookSeen::default());
     links.mark_webhook(WebhookMark::Crc).await.unwrap();
