@@ -32,7 +32,8 @@ start_redis() {
 }
 
 # start_service NAME REDIS_URL [VAR=value ...]: the service on a free port with its own DATA_DIR
-# (and REDIS_URL when not empty), no per-client limit, warnings only; prints its port.
+# (and REDIS_URL when not empty), no per-client limit, warnings only; prints its port. The
+# binary is SERVICE_BIN, by default target/release/tracardi-twitter.
 start_service() {
     local name=$1 redis_url=$2 port
     shift 2
@@ -41,7 +42,7 @@ start_service() {
     env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" DATA_DIR="$work/$name" \
         API_KEY=bench-api-key-0123456789abcdef-0123456789 SECRET=bench-secret-0123456789abcdef-012345 \
         PUBLIC_RATE_LIMIT=0 REDIS_URL="$redis_url" RUST_LOG=warn "$@" \
-        target/release/tracardi-twitter >"$work/$name.log" 2>&1 &
+        "${SERVICE_BIN:-target/release/tracardi-twitter}" >"$work/$name.log" 2>&1 &
     pids+=($!)
     until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.1; done
     echo "$port"

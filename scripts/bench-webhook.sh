@@ -7,7 +7,8 @@
 #
 #   bash scripts/bench-webhook.sh
 #
-# Knobs (environment): DURATION=10s CONNECTIONS=64 BODIES_COUNT=200000 REDIS=1 SKIP_BUILD=1.
+# Knobs (environment): DURATION=10s CONNECTIONS=64 BODIES_COUNT=200000 REDIS=1 SKIP_BUILD=1
+# SERVICE_BIN (another build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +53,7 @@ report() {
     printf '%-7s GET /callback:             %8s stored/s  p99 %6s ms   %s\n' "$store" "$rps" "$p99" "$line"
 }
 
-report SQLite "$(start sqlite "")"
+[[ -n ${REDIS_ONLY:-} ]] || report SQLite "$(start sqlite "")"
 if [[ -n ${REDIS:-} ]]; then
     report Redis "$(start redis "redis://127.0.0.1:$(start_redis)/0")"
 fi

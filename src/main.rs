@@ -1,6 +1,11 @@
 //! Command line: `serve` (the default), `validate`, `healthcheck`, `openapi`, `webhook`,
 //! `subscribe`.
 
+/// glibc's malloc costs a fifth of the service's CPU under load (events are built on the async
+/// workers and freed on the store's writer thread); mimalloc, measured in BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tracardi_twitter::config::{ServeArgs, TwitterArgs};

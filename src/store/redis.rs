@@ -26,7 +26,8 @@ use super::{
 };
 use crate::config::{Durability, RedisConfig};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script};
+use redis::caching::CacheConfig;
+use redis::{ProtocolVersion, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -39,6 +40,12 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a write waits for REDIS_WAIT_REPLICAS replicas to confirm it.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Account links (and accounts without one) kept in each replica's client-side cache.
+const LINKS_CACHED: std::num::NonZeroUsize = std::num::NonZeroUsize::new(100_000).unwrap();
+/// The longest an entry is kept without Redis saying it changed: Redis does say, so this only
+/// bounds what a lost invalidation (none is known) could cost.
+const LINKS_FRESH: Duration = Duration::from_secs(300);
 /// Used and expired authorizations are remembered this long after they expired, so that a
 /// replayed link still offers to start again (the secret itself is gone at expiry).
 const AUTHORIZATION_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -337,6 +344,12 @@ impl Keys {
 
 struct Inner {
     conn: ConnectionManager,
+    /// Account links only, read through redis-rs' server-assisted client-side cache (RESP3,
+    /// `CLIENT TRACKING`): a look-up is a round trip only the first time, and a link changed
+    /// by any replica is dropped from every replica's cache by Redis itself. With
+    /// `appendfsync always` every round trip waits for an fsync, so the two look-ups of each
+    /// X activity doubled its latency.
+    links_conn: ConnectionManager,
     keys: Keys,
     scripts: Scripts,
     health: Mutex<StoreHealth>,
@@ -390,12 +403,32 @@ impl RedisStore {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, settings)
+        let info = client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let links_client = redis::Client::open(info.set_redis_settings(resp3))
+            .map_err(|e| backend(format!("REDIS_URL cannot be used: {e}")))?;
+        let links_cache = CacheConfig::new()
+            .set_size(LINKS_CACHED)
+            .set_default_client_ttl(LINKS_FRESH);
+        let conn = ConnectionManager::new_with_config(client, settings.clone())
             .await
             .map_err(|e| backend(format!("cannot connect to Redis at REDIS_URL: {e}")))?;
+        let links_conn =
+            ConnectionManager::new_with_config(links_client, settings.set_cache_config(links_cache))
+                .await
+                .unwrap_or_else(|e| {
+                    // A Redis before 6, or one that refuses RESP3 or CLIENT TRACKING: correct,
+                    // one round trip more per X activity.
+                    tracing::warn!(error = %describe(&e), "account links are read from Redis without a client-side cache");
+                    conn.clone()
+                });
         let store = Self {
             inner: Arc::new(Inner {
                 conn,
+                links_conn,
                 keys: Keys::new(&config.prefix),
                 scripts: Scripts::new(),
                 health: Mutex::new(StoreHealth::ok()),
@@ -475,7 +508,17 @@ impl RedisStore {
         invocation: &redis::ScriptInvocation<'_>,
         wrote: bool,
     ) -> Result<T, StoreError> {
-        let mut conn = self.inner.conn.clone();
+        self.run_on(&self.inner.conn, invocation, wrote).await
+    }
+
+    /// [`RedisStore::run`] on one of the two connections.
+    async fn run_on<T: redis::FromRedisValue>(
+        &self,
+        conn: &ConnectionManager,
+        invocation: &redis::ScriptInvocation<'_>,
+        wrote: bool,
+    ) -> Result<T, StoreError> {
+        let mut conn = conn.clone();
         let result = invocation.invoke_async::<T>(&mut conn).await;
         self.record(&result.as_ref().map(|_| ()), wrote);
         result.map_err(|e| backend(describe(&e)))
@@ -483,11 +526,17 @@ impl RedisStore {
 
     /// With REDIS_WAIT_REPLICAS, waits until that many replicas have every write so far.
     async fn replicated(&self) -> Result<(), StoreError> {
+        self.replicated_on(&self.inner.conn).await
+    }
+
+    /// [`RedisStore::replicated`] for the writes made on `conn` (WAIT counts its own
+    /// connection's).
+    async fn replicated_on(&self, conn: &ConnectionManager) -> Result<(), StoreError> {
         let wanted = self.inner.wait_replicas;
         if wanted == 0 {
             return Ok(());
         }
-        let mut conn = self.inner.conn.clone();
+        let mut conn = conn.clone();
         let result = redis::cmd("WAIT")
             .arg(wanted)
             .arg(millis(WAIT_TIMEOUT))
@@ -793,8 +842,11 @@ impl AccountLinks for RedisStore {
             .arg(&link.profile_id)
             .arg(link.username.as_deref().unwrap_or(""))
             .arg(subscriptions);
-        let _: i64 = self.run(&invocation, true).await?;
-        self.replicated().await
+        // On the links' connection: Redis's invalidation of this replica's cached entry comes
+        // back on it before the answer, so this replica reads its own write.
+        let links_conn = &self.inner.links_conn;
+        let _: i64 = self.run_on(links_conn, &invocation, true).await?;
+        self.replicated_on(links_conn).await
     }
     async fn find_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
         Ok(self.find_links(&[x_user_id]).await?.pop().flatten())
@@ -808,7 +860,7 @@ impl AccountLinks for RedisStore {
         for x_user_id in x_user_ids {
             pipeline.hgetall(self.inner.keys.link(x_user_id));
         }
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.inner.links_conn.clone();
         let result = pipeline
             .query_async::<Vec<HashMap<String, String>>>(&mut conn)
             .await;
@@ -823,8 +875,10 @@ impl AccountLinks for RedisStore {
     async fn revoke_link(&self, x_user_id: &str) -> Result<Option<AccountLink>, StoreError> {
         let mut invocation = self.inner.scripts.revoke_link.prepare_invoke();
         invocation.key(self.inner.keys.link(x_user_id));
-        let _: i64 = self.run(&invocation, true).await?;
-        self.replicated().await?;
+        // As in `put_link`.
+        let links_conn = &self.inner.links_conn;
+        let _: i64 = self.run_on(links_conn, &invocation, true).await?;
+        self.replicated_on(links_conn).await?;
         self.find_link(x_user_id).await
     }
     async fn mark_webhook(&self, mark: WebhookMark) -> Result<(), StoreError> {

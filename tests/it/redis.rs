@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracardi_twitter::config::Durability;
-use tracardi_twitter::store::Outbox;
 use tracardi_twitter::store::redis::RedisStore;
+use tracardi_twitter::store::{AccountLink, AccountLinks, Outbox};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -397,5 +397,105 @@ async fn rediss_talks_tls_to_redis() {
     assert!(
         error.contains("REDIS_URL") && error.contains("certificate"),
         "{error}"
+    );
+}
+
+/// How many HGETALL (account link reads) Redis has run since it started.
+async fn link_reads(server: &RedisServer) -> u64 {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_hgetall:calls="))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+/// Every replica keeps the account links it read (redis-rs' server-assisted client-side
+/// cache): read again, a link costs no round trip; written by another replica, it is dropped
+/// from the cache by Redis's invalidation, long before the cache's own expiry (300 s).
+#[tokio::test]
+async fn account_links_are_read_once_and_a_change_on_another_replica_reaches_the_cache() {
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let config = redis_config(&server.url(), Durability::Strict);
+    let a = RedisStore::open(&config).await.unwrap();
+    let b = RedisStore::open(&config).await.unwrap();
+    assert_eq!(b.find_link("77").await.unwrap(), None);
+    let reads = link_reads(&server).await;
+    assert_eq!(b.find_links(&["77", "77"]).await.unwrap(), [None, None]);
+    assert_eq!(link_reads(&server).await, reads, "read from the cache");
+
+    a.put_link(AccountLink {
+        x_user_id: "77".into(),
+        profile_id: "p77".into(),
+        username: None,
+        subscription_ids: vec![],
+        linked: 0,
+        revoked: None,
+    })
+    .await
+    .unwrap();
+    // The invalidation reaches B's connection as a push, moments after A's write.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let found = loop {
+        if let Some(found) = b.find_link("77").await.unwrap() {
+            break found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never saw A's link"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(found.profile_id, "p77");
+
+    a.revoke_link("77").await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while b.find_link("77").await.unwrap().unwrap().revoked.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never saw the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A Redis that refuses CLIENT TRACKING (here, CLIENT is renamed away, as some managed Redis
+/// services restrict it): the store opens all the same and reads links on every look-up.
+#[tokio::test]
+async fn without_client_tracking_links_are_read_each_time() {
+    let Some(server) = RedisServer::start_with(&["--rename-command", "CLIENT", ""]).await else {
+        return;
+    };
+    let store = RedisStore::open(&redis_config(&server.url(), Durability::Strict))
+        .await
+        .expect("opens without the cache");
+    assert_eq!(store.find_link("78").await.unwrap(), None);
+    let reads = link_reads(&server).await;
+    store
+        .put_link(AccountLink {
+            x_user_id: "78".into(),
+            profile_id: "p78".into(),
+            username: None,
+            subscription_ids: vec![],
+            linked: 0,
+            revoked: None,
+        })
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let found = store.find_link("78").await.unwrap().unwrap();
+        assert_eq!(found.profile_id, "p78");
+    }
+    assert_eq!(
+        link_reads(&server).await,
+        reads + 2,
+        "no cache: each look-up is a read"
     );
 }
