@@ -49,7 +49,7 @@ start_service() {
 }
 
 # wrk_load PORT CONNECTIONS SCRIPT: one wrk thread for DURATION; prints
-# "<requests/s> <p99 ms> <the script's tally line>".
+# "<requests/s> <p99 ms> <the script's tally line>; <its latency percentiles>".
 wrk_load() {
     local port=$1 connections=$2 script=$3
     RUN="$(date +%s%N)-$port" wrk -t1 -c"$connections" -d"$DURATION" --latency \
@@ -57,5 +57,6 @@ wrk_load() {
     awk '/Requests\/sec/ {rps=$2}
         /^ +99%/ {p=$2; if (p ~ /us$/) {sub(/us/,"",p); p=p/1000} else if (p ~ /ms$/) {sub(/ms/,"",p)} else if (p ~ /s$/) {sub(/s/,"",p); p=p*1000}}
         /^[a-z]+: sent=/ {line=$0}
-        END {printf "%.0f %.2f %s\n", rps, p, line}' "$work/wrk-$port.txt"
+        /^latency ms:/ {lat=$0}
+        END {printf "%.0f %.2f %s; %s\n", rps, p, line, lat}' "$work/wrk-$port.txt"
 }

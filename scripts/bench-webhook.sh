@@ -2,19 +2,21 @@
 # Signed POST /x/webhook at 64 connections, beside durable GET /callback, on one process with the
 # embedded SQLite store (and, with REDIS=1, on a Redis of this script's own: AOF on, appendfsync
 # always). Every webhook body is a distinct X Activity API mention, signed with the consumer
-# secret the service runs with; its signature is checked, the body read and routed (one link
-# lookup), and the event stored before the 200. Nothing is delivered (TRACARDI_API_URL unset).
+# secret the service runs with; its signature is checked, the body read and routed (the account's
+# and the author's links looked up), and the event stored before the 200. Nothing is delivered
+# (TRACARDI_API_URL unset). Past BODIES_COUNT requests the bodies repeat and are not stored again:
+# keep it above what one run sends.
 #
 #   bash scripts/bench-webhook.sh
 #
-# Knobs (environment): DURATION=10s CONNECTIONS=64 BODIES_COUNT=200000 REDIS=1 SKIP_BUILD=1
-# SERVICE_BIN (another build).
+# Knobs (environment): DURATION=10s CONNECTIONS=64 BODIES_COUNT=400000 REDIS=1 (REDIS_ONLY=1:
+# Redis alone) SKIP_BUILD=1 SERVICE_BIN (another build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
-BODIES_COUNT=${BODIES_COUNT:-200000}
+BODIES_COUNT=${BODIES_COUNT:-400000}
 SECRET_X=bench-consumer-secret
 export BODIES  # read by scripts/wrk-webhook.lua
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }

@@ -1,8 +1,9 @@
 -- Shared by the wrk scripts (dofile'd): counts the answers of each thread and prints, summed over
 -- threads, "<TALLY_LABEL>: sent=<requests written> ok=<200 answers> other=<other answers>
 -- inflight=<sent without an answer>", so the caller can compare what the store holds with the
--- 200s (requests still in flight when wrk stopped may or may not have been stored). Each thread
--- counts `sent` in its own request().
+-- 200s (requests still in flight when wrk stopped may or may not have been stored), then the
+-- latency at more percentiles than wrk's own four. Each thread counts `sent` in its own
+-- request().
 
 local threads = {}
 
@@ -30,4 +31,9 @@ function done(summary, latency, requests)
         x = x + thread:get("other")
     end
     io.write(string.format("%s: sent=%d ok=%d other=%d inflight=%d\n", TALLY_LABEL, s, o, x, s - o - x))
+    io.write("latency ms:")
+    for _, p in ipairs({50, 90, 95, 99, 99.9}) do
+        io.write(string.format(" p%s=%.2f", p, latency:percentile(p) / 1000))
+    end
+    io.write("\n")
 end
