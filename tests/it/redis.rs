@@ -415,6 +415,18 @@ async fn link_reads(server: &RedisServer) -> u64 {
         .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
 }
 
+/// The account `x_user_id` linked to the profile `p<x_user_id>`.
+fn link_to_profile(x_user_id: &str) -> AccountLink {
+    AccountLink {
+        x_user_id: x_user_id.into(),
+        profile_id: format!("p{x_user_id}"),
+        username: None,
+        subscription_ids: vec![],
+        linked: 0,
+        revoked: None,
+    }
+}
+
 /// Every replica keeps the account links it read (redis-rs' server-assisted client-side
 /// cache): read again, a link costs no round trip; written by another replica, it is dropped
 /// from the cache by Redis's invalidation, long before the cache's own expiry (300 s).
@@ -431,16 +443,7 @@ async fn account_links_are_read_once_and_a_change_on_another_replica_reaches_the
     assert_eq!(b.find_links(&["77", "77"]).await.unwrap(), [None, None]);
     assert_eq!(link_reads(&server).await, reads, "read from the cache");
 
-    a.put_link(AccountLink {
-        x_user_id: "77".into(),
-        profile_id: "p77".into(),
-        username: None,
-        subscription_ids: vec![],
-        linked: 0,
-        revoked: None,
-    })
-    .await
-    .unwrap();
+    a.put_link(link_to_profile("77")).await.unwrap();
     // The invalidation reaches B's connection as a push, moments after A's write.
     let deadline = tokio::time::Instant::now() + WAIT;
     let found = loop {
@@ -478,17 +481,7 @@ async fn without_client_tracking_links_are_read_each_time() {
         .expect("opens without the cache");
     assert_eq!(store.find_link("78").await.unwrap(), None);
     let reads = link_reads(&server).await;
-    store
-        .put_link(AccountLink {
-            x_user_id: "78".into(),
-            profile_id: "p78".into(),
-            username: None,
-            subscription_ids: vec![],
-            linked: 0,
-            revoked: None,
-        })
-        .await
-        .unwrap();
+    store.put_link(link_to_profile("78")).await.unwrap();
     for _ in 0..2 {
         let found = store.find_link("78").await.unwrap().unwrap();
         assert_eq!(found.profile_id, "p78");
