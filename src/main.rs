@@ -1,11 +1,6 @@
 //! Command line: `serve` (the default), `validate`, `healthcheck`, `openapi`, `webhook`,
 //! `subscribe`.
 
-/// glibc's malloc costs a fifth of the service's CPU under load (events are built on the async
-/// workers and freed on the store's writer thread); mimalloc, measured in BENCHMARKS.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tracardi_twitter::config::{ServeArgs, TwitterArgs};
@@ -14,6 +9,12 @@ use tracardi_twitter::twitter::credentials::Credentials;
 use tracardi_twitter::twitter::report::{Severity, ValidationReport};
 use tracardi_twitter::validation::Validator;
 use tracardi_twitter::x_admin::{KeyArgs, SubscribeArgs, WebhookCommand};
+
+/// glibc's malloc costs a fifth of the service's CPU under load (events are built on the async
+/// workers and freed on the store's writer thread); mimalloc, measured in BENCHMARKS.md
+/// ("Meeting the p99").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Twitter (X) for Tracardi: the resource form, credential validation and Tracardi-compatible auth.
 ///

@@ -46,7 +46,7 @@ const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 /// and every request queued behind that commit waits for the copy and its fsync. SQLite's 1000
 /// pages (4 MiB) made pauses that set the p99 of stored webhooks at 64 connections (11 ms);
 /// 100 pages make pauses a tenth as long, and the p99 6 ms at the same throughput
-/// (BENCHMARKS.md, "X webhooks").
+/// (BENCHMARKS.md, "Meeting the p99").
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 100;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how far a file got. Each is

@@ -382,6 +382,10 @@ async fn rediss_talks_tls_to_redis() {
     let tracardi = FakeTracardi::start().await;
     let url = format!("rediss://localhost:{tls_port}/0");
     let app = TestApp::spawn(&args(&url, &tracardi.url)).await;
+    assert!(
+        !crate::support::logs().contains(NO_LINK_CACHE),
+        "the links' cache works over TLS too"
+    );
     assert_eq!(callback_status(&app, "tls-1").await, 200);
     tracardi
         .wait_until(WAIT, "the callback stored over TLS", |t| t.requests() == 1)
@@ -399,6 +403,9 @@ async fn rediss_talks_tls_to_redis() {
         "{error}"
     );
 }
+
+/// What the store logs when Redis refuses the links' client-side cache.
+const NO_LINK_CACHE: &str = "account links are read from Redis without a client-side cache";
 
 /// How many HGETALL (account link reads) Redis has run since it started.
 async fn link_reads(server: &RedisServer) -> u64 {
@@ -436,8 +443,10 @@ async fn account_links_are_read_once_and_a_change_on_another_replica_reaches_the
         return;
     };
     let config = redis_config(&server.url(), Durability::Strict);
+    crate::support::init();
     let a = RedisStore::open(&config).await.unwrap();
     let b = RedisStore::open(&config).await.unwrap();
+    assert!(!crate::support::logs().contains(NO_LINK_CACHE));
     assert_eq!(b.find_link("77").await.unwrap(), None);
     let reads = link_reads(&server).await;
     assert_eq!(b.find_links(&["77", "77"]).await.unwrap(), [None, None]);
@@ -476,9 +485,14 @@ async fn without_client_tracking_links_are_read_each_time() {
     let Some(server) = RedisServer::start_with(&["--rename-command", "CLIENT", ""]).await else {
         return;
     };
+    crate::support::init();
     let store = RedisStore::open(&redis_config(&server.url(), Durability::Strict))
         .await
         .expect("opens without the cache");
+    assert!(
+        crate::support::logs().contains(NO_LINK_CACHE),
+        "the operator is told"
+    );
     assert_eq!(store.find_link("78").await.unwrap(), None);
     let reads = link_reads(&server).await;
     store.put_link(link_to_profile("78")).await.unwrap();
