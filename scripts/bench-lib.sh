@@ -2,8 +2,10 @@
 # (bench-callback-redis.sh, bench-webhook.sh, bench-resource-ab.sh); sourced, then
 # `bench_setup NAME` once.
 
-# bench_setup NAME: a scratch directory under target/ (`work`) and the processes started
-# (`pids`), all stopped and removed when the script exits.
+# bench_setup NAME: a scratch directory under target/ (`work`); every process started by
+# start_redis and start_service is stopped, and the directory removed, when the script exits.
+# Those two are called as `port=$(start_...)`, in a subshell, so each writes its process id to
+# "$work/pids" rather than to a variable the script would never see.
 bench_setup() {
     mkdir -p target
     work=$(mktemp -d "$PWD/target/$1.XXXXXX")
@@ -11,9 +13,18 @@ bench_setup() {
     trap bench_stop EXIT
 }
 
+# Remembers a process for bench_stop, from the script or from a subshell.
+bench_started() { echo "$1" >>"$work/pids"; }
+
 bench_stop() {
+    if [[ -f $work/pids ]]; then
+        while read -r pid; do pids+=("$pid"); done <"$work/pids"
+    fi
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        # Not a child when started in a subshell: `wait` cannot, so poll until it is gone.
+        wait "$pid" 2>/dev/null || while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    done
     rm -rf "$work"
 }
 
@@ -26,7 +37,7 @@ start_redis() {
     port=$(free_port)
     redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --appendonly yes \
         --appendfsync always --save "" --daemonize no >"$work/redis-$port.log" 2>&1 &
-    pids+=($!)
+    bench_started $!
     until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
     echo "$port"
 }
@@ -43,7 +54,7 @@ start_service() {
         API_KEY=bench-api-key-0123456789abcdef-0123456789 SECRET=bench-secret-0123456789abcdef-012345 \
         PUBLIC_RATE_LIMIT=0 REDIS_URL="$redis_url" RUST_LOG=warn "$@" \
         "${SERVICE_BIN:-target/release/tracardi-twitter}" >"$work/$name.log" 2>&1 &
-    pids+=($!)
+    bench_started $!
     until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.1; done
     echo "$port"
 }

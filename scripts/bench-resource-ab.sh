@@ -30,7 +30,7 @@ start() { # BIN NAME -> port
     env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" DATA_DIR="$work/$2" \
         API_KEY=bench-api-key-0123456789abcdef-0123456789 SECRET=bench-secret-0123456789abcdef-012345 \
         PUBLIC_RATE_LIMIT=0 taskset -c 0 "$1" >"$work/$2.log" 2>&1 &
-    pids+=($!)
+    bench_started $!
     until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.1; done
     echo "$port"
 }
