@@ -4,7 +4,7 @@
 use crate::fake_tracardi::FakeTracardi;
 use crate::redis_server::RedisServer;
 use crate::store::{event, redis_config};
-use crate::support::TestApp;
+use crate::support::{TestApp, eventually};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -454,28 +454,17 @@ async fn account_links_are_read_once_and_a_change_on_another_replica_reaches_the
 
     a.put_link(link_to_profile("77")).await.unwrap();
     // The invalidation reaches B's connection as a push, moments after A's write.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let found = loop {
-        if let Some(found) = b.find_link("77").await.unwrap() {
-            break found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "B never saw A's link"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let found = eventually(WAIT, "B to see A's link", || async {
+        b.find_link("77").await.unwrap()
+    })
+    .await;
     assert_eq!(found.profile_id, "p77");
 
     a.revoke_link("77").await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while b.find_link("77").await.unwrap().unwrap().revoked.is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "B never saw the revocation"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(WAIT, "B to see the revocation", || async {
+        b.find_link("77").await.unwrap().unwrap().revoked
+    })
+    .await;
 }
 
 /// A Redis that refuses CLIENT TRACKING (here, CLIENT is renamed away, as some managed Redis

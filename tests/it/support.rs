@@ -338,6 +338,26 @@ pub async fn wait_until(limit: std::time::Duration, what: &str, condition: impl 
     }
 }
 
+/// Polls `check` every 10 ms until it yields a value, and returns it; panics naming `what`
+/// after `limit`. [`wait_until`] for a condition that must be awaited.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    limit: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {limit:?} for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The port a `tracardi-twitter` started with `--port-file path` (and port 0 in `LISTEN_ADDR`)
 /// writes once it can answer. Polls every 10 ms for up to 30 s; `exited` says why the process
 /// ended, if it did, so a service that fails to start fails the test with its status at once.

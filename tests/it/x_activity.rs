@@ -174,14 +174,10 @@ async fn the_crc_is_answered_with_the_consumer_secret() {
     }
     // The operator sees when X last checked.
     let app = &s.app;
-    let mut seen = Value::Null;
-    for _ in 0..500 {
-        seen = app.outbox().await["x_webhook"].clone();
-        if seen["last_crc"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let seen = crate::support::eventually(WAIT, "/outbox to show the CRC", || async {
+        Some(app.outbox().await["x_webhook"].clone()).filter(|seen| seen["last_crc"].is_string())
+    })
+    .await;
     assert!(seen["last_crc"].as_str().unwrap().ends_with('Z'), "{seen}");
     assert_eq!(seen["warning"], Value::Null);
 }

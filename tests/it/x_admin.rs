@@ -916,15 +916,10 @@ async fn a_revoked_account_s_subscriptions_are_deleted() {
     let sender = fake_x::WebhookSender::new(&c.service.url("/x/webhook"), &c.app.keys.api_secret);
     let answer = sender.deliver(&revoke.to_string()).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !c.app.x.subscriptions().iter().all(|s| s.deleted) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not deleted: {:?}",
-            c.app.x.subscriptions()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::support::wait_until(WAIT, "the revoked account's subscriptions deleted", || {
+        c.app.x.subscriptions().iter().all(|s| s.deleted)
+    })
+    .await;
     c.tracardi
         .wait_until(WAIT, "the revocation", |t| {
             t.payloads().iter().any(|p| {
